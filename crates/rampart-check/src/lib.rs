@@ -1,0 +1,6 @@
+//! Rampart's pre-deployment checklist.
+//!
+//! Findings are data ([`finding::Finding`]); printing them is separate (the report formats),
+//! as ripgrep keeps its searcher apart from its printer.
+
+pub mod finding;
