@@ -1,0 +1,14 @@
+//! Tower layers that put the right protection on each route.
+//!
+//! Each control is one module with tower-http's shape (layer, service, future). A layer that
+//! refuses a request answers it with a JSON error and puts a [`refusal::Refusal`] in the
+//! response extensions; [`events::EventsLayer`], outermost, turns each refusal into exactly one
+//! [`rampart_core::SecurityEvent`] for an [`events::EventSink`].
+
+pub mod client_ip;
+pub mod events;
+pub mod refusal;
+
+pub use client_ip::ClientIp;
+pub use events::{EventSink, EventsLayer};
+pub use refusal::Refusal;
