@@ -4,3 +4,4 @@
 //! as ripgrep keeps its searcher apart from its printer.
 
 pub mod finding;
+pub mod report;
