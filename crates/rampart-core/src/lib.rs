@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod env;
 pub mod event;
 pub mod net;
 pub mod redact;
