@@ -6,6 +6,12 @@
 //! [`rampart_core::SecurityEvent`] for an [`events::EventSink`].
 
 pub mod client_ip;
+mod cookie;
+pub mod csrf;
+pub mod future;
+pub mod limits;
+pub mod replay;
+pub mod webhook;
 pub mod events;
 pub mod refusal;
 
