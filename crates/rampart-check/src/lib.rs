@@ -4,4 +4,6 @@
 //! as ripgrep keeps its searcher apart from its printer.
 
 pub mod finding;
+pub mod git;
 pub mod report;
+pub mod scan;
