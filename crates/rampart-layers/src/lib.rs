@@ -13,6 +13,7 @@ pub mod limits;
 pub mod replay;
 pub mod webhook;
 pub mod events;
+pub mod rate_limit;
 pub mod refusal;
 
 pub use client_ip::ClientIp;

@@ -1,0 +1,273 @@
+//! [`RateLimiter`]: a named quota, its store, a clock and a failure policy.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use http::HeaderValue;
+use rampart_core::config::OnStoreError;
+use rampart_core::units::Quota;
+use rampart_core::{Clock, SystemClock};
+
+use super::gcra::{Decision, Gcra};
+use super::headers::{policy_header, quoted};
+use super::key::RateKey;
+use super::store::MemoryStore;
+#[cfg(feature = "redis")]
+use super::store::RedisStore;
+
+/// A boxed store answer.
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// One quota on one store. Clones share state.
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    quoted: String,
+    quota: Quota,
+    gcra: Gcra,
+    policy: HeaderValue,
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    on_error: OnStoreError,
+    limited: AtomicU64,
+    degraded_allowed: AtomicU64,
+    degraded_denied: AtomicU64,
+}
+
+enum Backend {
+    Memory(MemoryStore),
+    #[cfg(feature = "redis")]
+    Redis(RedisStore),
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let store = match self.inner.backend {
+            Backend::Memory(_) => "memory",
+            #[cfg(feature = "redis")]
+            Backend::Redis(_) => "redis",
+        };
+        f.debug_struct("RateLimiter")
+            .field("name", &self.inner.name)
+            .field("quota", &self.inner.quota.to_string())
+            .field("store", &store)
+            .field("on_store_error", &self.inner.on_error)
+            .finish()
+    }
+}
+
+/// What the limiter answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The store decided.
+    Decided(Decision),
+    /// The store could not answer; the failure policy decided.
+    Degraded {
+        /// Whether the request goes through (`allow`) or not (`deny`).
+        allowed: bool,
+        /// Why the store could not answer (never contains credentials).
+        reason: String,
+    },
+}
+
+/// Counters since the limiter was built (also exported through the `metrics` facade as
+/// `rampart_rate_limit_refused_total` and `rampart_limiter_degraded_total`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterStats {
+    /// Requests refused for being over the quota.
+    pub limited: u64,
+    /// Requests let through by `on_store_error = allow` while the store was away.
+    pub degraded_allowed: u64,
+    /// Requests refused by `on_store_error = deny` while the store was away.
+    pub degraded_denied: u64,
+}
+
+/// A pending or immediate [`Outcome`]: in memory the answer is ready at once, with Redis it is
+/// one round trip away.
+pub enum Check {
+    /// Decided already.
+    Ready(Option<Outcome>),
+    /// Waiting for the store.
+    Pending(BoxFuture<Outcome>),
+}
+
+impl fmt::Debug for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Check::Ready(o) => f.debug_tuple("Check::Ready").field(o).finish(),
+            Check::Pending(_) => f.write_str("Check::Pending"),
+        }
+    }
+}
+
+impl Future for Check {
+    type Output = Outcome;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        match self.get_mut() {
+            Check::Ready(o) => match o.take() {
+                Some(o) => Poll::Ready(o),
+                None => Poll::Pending,
+            },
+            Check::Pending(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+impl RateLimiter {
+    fn build(name: impl Into<String>, quota: Quota, backend: Backend) -> Self {
+        let name = name.into();
+        RateLimiter {
+            inner: Arc::new(Inner {
+                quoted: quoted(&name),
+                policy: policy_header(&name, &quota),
+                name,
+                gcra: Gcra::new(&quota),
+                quota,
+                backend,
+                clock: Arc::new(SystemClock::new()),
+                on_error: OnStoreError::Deny,
+                limited: AtomicU64::new(0),
+                degraded_allowed: AtomicU64::new(0),
+                degraded_denied: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// `quota` for the policy `name` (a route, say), with state in this process.
+    pub fn memory(name: impl Into<String>, quota: Quota) -> Self {
+        Self::build(name, quota, Backend::Memory(MemoryStore::new()))
+    }
+
+    /// `quota` for `name` with state in this process, in `store` (e.g. with a key cap).
+    pub fn with_memory_store(name: impl Into<String>, quota: Quota, store: MemoryStore) -> Self {
+        Self::build(name, quota, Backend::Memory(store))
+    }
+
+    /// `quota` for `name` with state in Redis, shared with every instance using the same name.
+    /// Fails closed when Redis is away unless [`Self::on_store_error`] says otherwise.
+    #[cfg(feature = "redis")]
+    pub fn redis(name: impl Into<String>, quota: Quota, store: RedisStore) -> Self {
+        Self::build(name, quota, Backend::Redis(store))
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => debug_assert!(false, "configure a RateLimiter before cloning it"),
+        }
+        self
+    }
+
+    /// Reads time from `clock` (tests step a `ManualClock`). Call before cloning.
+    #[must_use]
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.edit(|i| i.clock = clock)
+    }
+
+    /// What to do when the store cannot answer (default: deny). Call before cloning.
+    #[must_use]
+    pub fn on_store_error(self, policy: OnStoreError) -> Self {
+        self.edit(|i| i.on_error = policy)
+    }
+
+    /// The policy name (used in headers, events and store keys).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The quota.
+    pub fn quota(&self) -> &Quota {
+        &self.inner.quota
+    }
+
+    /// The `RateLimit-Policy` value.
+    pub fn policy_header(&self) -> &HeaderValue {
+        &self.inner.policy
+    }
+
+    pub(crate) fn quoted_name(&self) -> &str {
+        &self.inner.quoted
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> LimiterStats {
+        LimiterStats {
+            limited: self.inner.limited.load(Ordering::Relaxed),
+            degraded_allowed: self.inner.degraded_allowed.load(Ordering::Relaxed),
+            degraded_denied: self.inner.degraded_denied.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Decides one request for `key`.
+    #[inline]
+    pub fn check(&self, key: &RateKey) -> Check {
+        match &self.inner.backend {
+            Backend::Memory(store) => {
+                let d = store.decide(&self.inner.gcra, key, self.inner.clock.now_nanos());
+                Check::Ready(Some(self.inner.count(Outcome::Decided(d))))
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis(store) => {
+                let (inner, store, key) = (self.inner.clone(), store.clone(), key.clone());
+                Check::Pending(Box::pin(async move {
+                    let now = inner.clock.now_nanos();
+                    let outcome = match store.decide(&inner.name, &inner.gcra, &key, now).await {
+                        Ok(d) => Outcome::Decided(d),
+                        Err(e) => Outcome::Degraded {
+                            allowed: inner.on_error == OnStoreError::Allow,
+                            reason: e.to_string(),
+                        },
+                    };
+                    inner.count(outcome)
+                }))
+            }
+        }
+    }
+
+    /// Decides one request for `key` when the answer is immediate (the memory store);
+    /// `None` for a remote store.
+    #[inline]
+    pub fn check_now(&self, key: &RateKey) -> Option<Outcome> {
+        match self.check(key) {
+            Check::Ready(o) => o,
+            Check::Pending(_) => None,
+        }
+    }
+}
+
+impl Inner {
+    #[inline]
+    fn count(&self, outcome: Outcome) -> Outcome {
+        match &outcome {
+            Outcome::Decided(d) if d.allowed => {}
+            Outcome::Decided(_) => {
+                self.limited.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("rampart_rate_limit_refused_total", "policy" => self.name.clone())
+                    .increment(1);
+            }
+            Outcome::Degraded { allowed, .. } => {
+                let (counter, decision) = if *allowed {
+                    (&self.degraded_allowed, "allow")
+                } else {
+                    (&self.degraded_denied, "deny")
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(
+                    "rampart_limiter_degraded_total",
+                    "policy" => self.name.clone(),
+                    "decision" => decision
+                )
+                .increment(1);
+            }
+        }
+        outcome
+    }
+}

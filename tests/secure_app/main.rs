@@ -1,0 +1,6 @@
+//! The reference app over real HTTP on 127.0.0.1: limits, refusals, events, startup errors.
+#![allow(unreachable_pub)] // test-only modules share helpers with `pub`
+
+#[allow(dead_code)] // not every test uses every helper
+mod harness;
+mod rate_limit;
