@@ -11,6 +11,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod completions;
 mod init;
+mod scan;
 mod secret;
 
 /// Security operations for web applications: protect, check, watch.
@@ -42,6 +43,8 @@ pub(crate) enum Command {
     Secret(secret::Args),
     /// Print shell completions.
     Completions(completions::Args),
+    /// Hard-coded secrets in files and, with --history, in git history.
+    Scan(scan::Args),
 }
 
 /// What a command found.
@@ -84,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Init(args) => init::run(&ctx, args),
         Command::Secret(args) => secret::run(args),
         Command::Completions(args) => completions::run(args, &mut Cli::command()),
+        Command::Scan(args) => scan::run(&ctx, args),
     }
 }
 

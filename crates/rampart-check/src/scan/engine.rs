@@ -185,6 +185,7 @@ impl Engine {
                 key,
                 quoted,
                 separator,
+                key_quoted: caps.name("q").is_some(),
                 config_file,
             };
             if (c.rule.check)(&cand) {

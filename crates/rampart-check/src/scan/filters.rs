@@ -441,7 +441,8 @@ pub(crate) fn generic(c: &Candidate<'_>) -> bool {
     if public_name(key) {
         return false;
     }
-    if !c.quoted && c.separator == Some(",") {
+    // `("api_key", "value")` pairs a quoted name with its value; a bare comma lists words.
+    if c.separator == Some(",") && !(c.quoted && c.key_quoted) {
         return false;
     }
     if is_reference(v) || is_placeholder(v) || v.contains(char::is_whitespace) {
@@ -481,6 +482,7 @@ mod tests {
             key: None,
             quoted: true,
             separator: Some("="),
+            key_quoted: false,
             config_file: false,
         }
     }
@@ -520,7 +522,9 @@ mod tests {
 
     #[test]
     fn generic_gates_on_shape() {
-        let mut c = cand("q8Zr4TfLw2NbY7mKc3Vd");
+        let random = ["q8Zr4TfLw2", "NbY7mKc3Vd"].concat();
+        let pw = ["Tr0ub4", "dor&3"].concat();
+        let mut c = cand(&random);
         c.key = Some("JWT_SECRET");
         assert!(generic(&c));
         c.secret = "this is a sentence";
@@ -528,12 +532,12 @@ mod tests {
         c.secret = "accessTokenCookie";
         assert!(!generic(&c));
         c.key = Some("db_password");
-        c.secret = "Tr0ub4dor&3";
+        c.secret = &pw;
         assert!(generic(&c));
         c.secret = "newPassword";
         assert!(!generic(&c));
         c.key = Some("NEXT_PUBLIC_API_KEY");
-        c.secret = "q8Zr4TfLw2NbY7mKc3Vd";
+        c.secret = &random;
         assert!(!generic(&c));
         c.key = Some("token");
         c.quoted = false;

@@ -260,7 +260,7 @@ impl Scanner {
             let mut finding = Finding::new(
                 rule.id,
                 rule.severity,
-                format!("{} is hard-coded", capitalize(rule.description)),
+                format!("Hard-coded secret: {}", rule.description),
             )
             .at(rel, Some(line))
             .evidence(redact_secret(&h.secret));
@@ -271,14 +271,6 @@ impl Scanner {
             });
         }
         out
-    }
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Candidate<'a> {
     pub quoted: bool,
     /// The separator between key and value (`=`, `:`, `,`, ...), for assignments.
     pub separator: Option<&'a str>,
+    /// Whether the key name was itself a quoted string (`("api_key", "…")`).
+    pub key_quoted: bool,
     /// Whether the file holds configuration (env, ini, yaml, ...) rather than code.
     pub config_file: bool,
 }
@@ -298,7 +300,7 @@ pub static RULES: &[Rule] = &[
         severity: High,
         keywords: &["curl ", "wget "],
         case_sensitive: true,
-        pattern: r"(?:^|[\s\x22'`(])(?:curl|wget|http|https)\b[^\n]*?\s(?:-u|--user|--http-user)(?:\s+|=)[\x22']?(?P<k>[^\s:\x22']{1,64}):(?P<s>[^\s\x22']{4,128})",
+        pattern: r"(?:^|[\s\x22'`(])(?:curl|wget|http|https)\b[^\n]*?\s(?:-u|--user|--http-user)(?:\s+|=)[\x22']?(?P<k>[^\s:\x22'`]{1,64}):(?P<s>[^\s\x22'`]{4,128})",
         check: filters::cli_password,
         reach: Reach::Line,
     },
@@ -356,7 +358,7 @@ pub static RULES: &[Rule] = &[
             "master_key",
         ],
         case_sensitive: false,
-        pattern: r"(?P<k>(?i:[a-z0-9_.\-]*(?:secret|passw(?:or)?d|pwd|token|api[_.\-]?key|access[_.\-]?key|private[_.\-]?key|auth[_.\-]?key|credentials?|signing[_.\-]?key|encryption[_.\-]?key|master[_.\-]?key)[a-z0-9_.\-]*))[\x22'`\]]?\s*(?P<sep>=|:=|:|=>|\|\|=|\?\?=|,)\s*(?:(?:[a-zA-Z]*[\x22'`](?P<s>[^\x22'`\r\n]{6,256})[\x22'`])|(?P<u>[^\s\x22'`,;)\]}]{6,256}))",
+        pattern: r"(?P<q>[\x22'])?(?P<k>(?i:[a-z0-9_.\-]*(?:secret|passw(?:or)?d|pwd|token|api[_.\-]?key|access[_.\-]?key|private[_.\-]?key|auth[_.\-]?key|credentials?|signing[_.\-]?key|encryption[_.\-]?key|master[_.\-]?key)[a-z0-9_.\-]*))[\x22'`\]]?\s*(?P<sep>=|:=|:|=>|\|\|=|\?\?=|,)\s*(?:(?:[a-zA-Z]*[\x22'`](?P<s>[^\x22'`\r\n]{6,256})[\x22'`])|(?P<u>[^\s\x22'`,;)\]}]{6,256}))",
         check: filters::generic,
         reach: Reach::Line,
     },
