@@ -5,16 +5,19 @@
 //! response extensions; [`events::EventsLayer`], outermost, turns each refusal into exactly one
 //! [`rampart_core::SecurityEvent`] for an [`events::EventSink`].
 
+pub mod auth;
 pub mod client_ip;
 mod cookie;
 pub mod csrf;
-pub mod future;
-pub mod limits;
-pub mod replay;
-pub mod webhook;
+pub mod errors;
 pub mod events;
+pub mod future;
+pub mod headers;
+pub mod limits;
 pub mod rate_limit;
 pub mod refusal;
+pub mod replay;
+pub mod webhook;
 
 pub use client_ip::ClientIp;
 pub use events::{EventSink, EventsLayer};
