@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod audit;
 mod completions;
+mod env;
 mod init;
 mod scan;
 mod secret;
@@ -45,6 +47,10 @@ pub(crate) enum Command {
     Completions(completions::Args),
     /// Hard-coded secrets in files and, with --history, in git history.
     Scan(scan::Args),
+    /// Environment rules: check the .env files of a project.
+    Env(env::Args),
+    /// Known-vulnerable dependencies in lockfiles, from a local OSV database.
+    Audit(audit::Args),
 }
 
 /// What a command found.
@@ -88,6 +94,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Secret(args) => secret::run(args),
         Command::Completions(args) => completions::run(args, &mut Cli::command()),
         Command::Scan(args) => scan::run(&ctx, args),
+        Command::Env(args) => env::run(&ctx, args),
+        Command::Audit(args) => audit::run(&ctx, args),
     }
 }
 

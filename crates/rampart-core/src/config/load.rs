@@ -156,7 +156,7 @@ fn invalid(p: Problem) -> ConfigError {
 
 /// Sections that `RAMPART_<SECTION>_<KEY>` may override.
 const SECTIONS: &[&str] = &[
-    "server", "limiter", "events", "monitor", "alerts", "env", "scan", "check",
+    "server", "limiter", "events", "monitor", "alerts", "env", "scan", "check", "audit",
 ];
 
 /// Names the reference app documents that map onto a config key.

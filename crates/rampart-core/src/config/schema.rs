@@ -36,6 +36,8 @@ pub struct Config {
     pub scan: ScanConfig,
     /// The pre-deployment checklist.
     pub check: CheckConfig,
+    /// Dependency audit (`rampart audit`).
+    pub audit: AuditConfig,
 }
 
 /// Whether this deployment is production.
@@ -368,6 +370,14 @@ pub struct EnvConfig {
     /// The minimum length of a secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_secret_len: Option<usize>,
+    /// Value prefixes of test-mode keys, refused in production (default `pk_test_`,
+    /// `sk_test_`, `rk_test_`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub test_key_prefixes: Vec<String>,
+    /// Value prefixes of live keys, flagged in development (default `pk_live_`, `sk_live_`,
+    /// `rk_live_`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub live_key_prefixes: Vec<String>,
 }
 
 impl Default for EnvConfig {
@@ -379,6 +389,8 @@ impl Default for EnvConfig {
             secrets: Vec::new(),
             public_prefixes: Vec::new(),
             min_secret_len: None,
+            test_key_prefixes: Vec::new(),
+            live_key_prefixes: Vec::new(),
         }
     }
 }
@@ -438,6 +450,43 @@ impl Default for CheckConfig {
             rate_limit_expect: 5,
             csrf_path: "/api/example-protected".to_string(),
             csrf_token_path: "/api/csrf".to_string(),
+            fail_on: Severity::High,
+        }
+    }
+}
+
+/// `[audit]`: the dependency audit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The advisory database directory (OSV JSON files and/or OSV zip exports); default:
+    /// `$XDG_CACHE_HOME/rampart/osv` (`~/.cache/rampart/osv`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<PathBuf>,
+    /// Where `--update` downloads `{ecosystem}/all.zip` from.
+    pub osv_url: String,
+    /// The npm registry, for the outdated check.
+    pub npm_registry: String,
+    /// The crates.io sparse index, for the outdated check.
+    pub crates_index: String,
+    /// PyPI, for the outdated check.
+    pub pypi_url: String,
+    /// Advisory ids (or aliases) accepted and not reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
+    /// Findings at or above this severity fail `rampart audit`.
+    pub fail_on: Severity,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            db: None,
+            osv_url: "https://osv-vulnerabilities.storage.googleapis.com".to_string(),
+            npm_registry: "https://registry.npmjs.org".to_string(),
+            crates_index: "https://index.crates.io".to_string(),
+            pypi_url: "https://pypi.org".to_string(),
+            ignore: Vec::new(),
             fail_on: Severity::High,
         }
     }
