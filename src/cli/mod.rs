@@ -46,6 +46,7 @@ pub(crate) enum Command {
     /// Print shell completions.
     Completions(completions::Args),
     /// Hard-coded secrets in files and, with --history, in git history.
+    #[command(long_about = scan::LONG_ABOUT)]
     Scan(scan::Args),
     /// Environment rules: check the .env files of a project.
     Env(env::Args),

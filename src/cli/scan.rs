@@ -13,10 +13,8 @@ use rampart_core::Severity;
 
 use super::{Context, Outcome};
 
-/// Secret scanning.
-#[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Scan files for hard-coded secrets: Stripe, Clerk, AWS, GitHub, Slack, \
+/// The long help of `rampart scan`: what is scanned, skipped and allow-listed.
+pub(crate) const LONG_ABOUT: &str = "Scan files for hard-coded secrets: Stripe, Clerk, AWS, GitHub, Slack, \
 Google, OpenAI, Anthropic, SendGrid, Twilio, npm and PyPI credentials, webhook signing secrets \
 (whsec_), private keys, JWTs, passwords in connection URLs and curl -u, and secret-looking \
 assignments (gated by entropy). Publishable keys (pk_live_), documented examples, placeholders \
@@ -30,8 +28,10 @@ disk: their findings are low severity and do not fail the scan by default.\n\n\
 Allow-listing: a `rampart:allow` comment on the line (or `rampart:allow-next-line` on the line \
 above), [scan] exclude and disable in rampart.toml, and a baseline of accepted findings \
 (--write-baseline FILE, then --baseline FILE or [scan] baseline).\n\n\
-Exit codes: 0 nothing at or above --fail-on; 1 findings; 2 could not run."
-)]
+Exit codes: 0 nothing at or above --fail-on; 1 findings; 2 could not run.";
+
+/// Secret scanning.
+#[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Files and directories to scan (default: the current directory).
     #[arg(value_name = "PATH")]

@@ -6,5 +6,6 @@ mod env;
 #[allow(dead_code)] // not every command's tests use every helper
 mod harness;
 mod init;
+mod scan;
 mod secret;
 mod usage;

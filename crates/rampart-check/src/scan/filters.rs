@@ -255,9 +255,24 @@ pub(crate) fn high_entropy_40(c: &Candidate<'_>) -> bool {
     !is_placeholder(c.secret) && classes(c.secret) >= 3 && shannon_entropy(c.secret) >= 4.0
 }
 
-/// Private key bodies: real base64, not `MIIE...` shortened with dots.
+/// Private key bodies (after the `-----BEGIN … PRIVATE KEY-----` line): real base64, not
+/// `MIIE...` shortened with dots.
 pub(crate) fn keyed_body(c: &Candidate<'_>) -> bool {
-    !is_placeholder(c.secret) && shannon_entropy(c.secret) >= 4.0
+    let body = c
+        .secret
+        .rsplit("-----")
+        .next()
+        .unwrap_or("")
+        .replace("\\n", "")
+        .replace("\\r", "");
+    let body =
+        body.trim_start_matches(|ch: char| !ch.is_ascii_alphanumeric() && ch != '+' && ch != '/');
+    body.len() >= 40 && !is_placeholder(body) && shannon_entropy(body) >= 4.0
+}
+
+/// A password given after a keyword (`.netrc`): not a placeholder or reference.
+pub(crate) fn plain_password(c: &Candidate<'_>) -> bool {
+    password_like(c.secret)
 }
 
 /// Slack webhook paths: `T…/B…/secret` with a random tail.
@@ -343,6 +358,37 @@ pub(crate) fn bearer(c: &Candidate<'_>) -> bool {
         && !is_reference(c.secret)
         && has_digit(c.secret)
         && shannon_entropy(c.secret) >= 3.5
+}
+
+/// Words that make an assigned value a test fixture or a placeholder rather than a secret
+/// (provider keys are not judged by these: `sk_test_` is a real key).
+fn has_placeholder_word(v: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "test",
+        "demo",
+        "mock",
+        "fake",
+        "dummy",
+        "sample",
+        "example",
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "local",
+        "default",
+        "development",
+        "staging",
+        "changeme",
+        "foobar",
+        "lorem",
+        "12345",
+    ];
+    let lower = v.to_ascii_lowercase();
+    WORDS.iter().any(|w| lower.contains(w))
 }
 
 /// Key names that hold public or non-secret values despite their words.
@@ -457,6 +503,9 @@ pub(crate) fn generic(c: &Candidate<'_>) -> bool {
             return false;
         }
         return v.len() >= 20 && has_digit(v) && has_alpha(v) && shannon_entropy(v) >= 3.5;
+    }
+    if has_placeholder_word(v) {
+        return false;
     }
     let password = key.contains("pass") || key.contains("pwd");
     if password {

@@ -442,3 +442,6 @@ fn mark_ignored(f: &mut ScanFinding) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod corpus;
