@@ -433,3 +433,144 @@ fn lockfiles(dir: &Path, repo: bool, tracked: &HashSet<String>, findings: &mut V
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::Options;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn rules(dir: &Path) -> Vec<(String, String)> {
+        let scanner = Scanner::new(&Options::new(dir)).unwrap();
+        hygiene(dir, &scanner)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.rule, f.file.unwrap_or_default()))
+            .collect()
+    }
+
+    fn secret_line() -> String {
+        format!(
+            "STRIPE_SECRET_KEY={}\n",
+            ["sk_", "live_", "4Xq9Lm2Zt7Rb1Nc8Vw3Ky6Pd"].concat()
+        )
+    }
+
+    fn pair(rule: &str, file: &str) -> (String, String) {
+        (rule.to_string(), file.to_string())
+    }
+
+    #[test]
+    fn committed_local_env_file_is_critical() {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q"]);
+        write(d.path(), ".env.local", "SESSION_SECRET=x\n");
+        git(d.path(), &["add", "-f", ".env.local"]);
+        git(d.path(), &["commit", "-qm", "oops"]);
+        let found = rules(d.path());
+        assert!(
+            found.contains(&pair("env_file_committed", ".env.local")),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn env_files_must_be_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q"]);
+        write(d.path(), ".env.local", "SESSION_SECRET=x\n");
+        assert!(rules(d.path()).contains(&pair("env_file_not_ignored", ".env.local")));
+        write(d.path(), ".gitignore", ".env*.local\n");
+        assert!(rules(d.path()).is_empty(), "{:?}", rules(d.path()));
+        // Negation is honoured.
+        write(d.path(), ".gitignore", ".env*.local\n!.env.local\n");
+        assert!(rules(d.path()).contains(&pair("env_file_not_ignored", ".env.local")));
+    }
+
+    #[test]
+    fn the_pattern_is_checked_even_without_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q"]);
+        write(d.path(), "package.json", "{}\n");
+        write(d.path(), "package-lock.json", "{}\n");
+        git(d.path(), &["add", "."]);
+        git(d.path(), &["commit", "-qm", "init"]);
+        assert_eq!(
+            rules(d.path()),
+            [pair("env_file_not_ignored", ".gitignore")]
+        );
+    }
+
+    #[test]
+    fn an_env_file_with_secrets_in_history_names_its_commit() {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q"]);
+        write(d.path(), ".gitignore", ".env*.local\n");
+        write(d.path(), ".env", &secret_line());
+        write(
+            d.path(),
+            ".env.production",
+            "NEXT_PUBLIC_SITE=https://acme.io\n",
+        );
+        git(d.path(), &["add", "."]);
+        git(d.path(), &["commit", "-qm", "add env"]);
+        // Tracked now, with a secret: committed. Without a secret (.env.production): fine.
+        assert_eq!(rules(d.path()), [pair("env_file_committed", ".env")]);
+        git(d.path(), &["rm", "-q", "--cached", ".env"]);
+        write(d.path(), ".gitignore", ".env*.local\n.env\n");
+        git(d.path(), &["commit", "-qam", "untrack env"]);
+        let scanner = Scanner::new(&Options::new(d.path())).unwrap();
+        let found = hygiene(d.path(), &scanner).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].rule, "env_file_in_history");
+        assert_eq!(found[0].file.as_deref(), Some(".env"));
+        assert_eq!(found[0].extra["commit"].as_str().unwrap().len(), 40);
+    }
+
+    #[test]
+    fn lockfiles_missing_or_untracked() {
+        let d = tempfile::tempdir().unwrap();
+        git(d.path(), &["init", "-q"]);
+        write(d.path(), ".gitignore", ".env*.local\n");
+        write(d.path(), "package.json", "{}\n");
+        assert_eq!(rules(d.path()), [pair("lockfile_missing", "package.json")]);
+        write(d.path(), "pnpm-lock.yaml", "lockfileVersion: '9.0'\n");
+        assert_eq!(
+            rules(d.path()),
+            [pair("lockfile_untracked", "pnpm-lock.yaml")]
+        );
+        git(d.path(), &["add", "."]);
+        assert!(rules(d.path()).is_empty());
+    }
+
+    #[test]
+    fn outside_a_repository_gitignore_is_read_directly() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), ".env.local", "SESSION_SECRET=x\n");
+        write(d.path(), "Cargo.toml", "[package]\n");
+        write(d.path(), "Cargo.lock", "version = 4\n");
+        assert_eq!(
+            rules(d.path()),
+            [pair("env_file_not_ignored", ".env.local")]
+        );
+        write(d.path(), ".gitignore", ".env*.local\n");
+        assert!(rules(d.path()).is_empty());
+    }
+}
