@@ -52,6 +52,10 @@ fn command(env: &[(&str, &str)]) -> Command {
             cmd.env_remove(k);
         }
     }
+    // The app refuses to start without its two required secrets; tests that check that
+    // pass them empty.
+    cmd.env("CSRF_SECRET", "test-csrf-secret-0123456789abcdefghijkl")
+        .env("SESSION_SECRET", "test-session-secret-0123456789abcdefghij");
     cmd.envs(env.iter().copied());
     cmd
 }

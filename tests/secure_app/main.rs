@@ -3,4 +3,5 @@
 
 #[allow(dead_code)] // not every test uses every helper
 mod harness;
+mod protect;
 mod rate_limit;

@@ -14,6 +14,7 @@ pub mod events;
 pub mod future;
 pub mod headers;
 pub mod limits;
+pub mod policy;
 pub mod rate_limit;
 pub mod refusal;
 pub mod replay;
@@ -21,4 +22,5 @@ pub mod webhook;
 
 pub use client_ip::ClientIp;
 pub use events::{EventSink, EventsLayer};
+pub use policy::{PolicyConfig, policy, try_policy};
 pub use refusal::Refusal;
