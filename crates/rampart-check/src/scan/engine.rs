@@ -187,6 +187,8 @@ impl Engine {
                 separator,
                 key_quoted: caps.name("q").is_some(),
                 config_file,
+                inline: caps.name("pre").is_some(),
+                assigned_to: assigned_name(&buf[ws..ws + m.start()]),
             };
             if (c.rule.check)(&cand) {
                 hits.push(Hit {
@@ -255,6 +257,32 @@ impl Engine {
         }
         re
     }
+}
+
+/// The identifier a value is assigned to, read backwards from just before it on its line:
+/// `NAME=`, `NAME: "`, `"name": "`, `name = '`.
+fn assigned_name(before: &[u8]) -> Option<&str> {
+    let line = &before[memchr::memrchr(b'\n', before).map_or(0, |i| i + 1)..];
+    let tail = &line[line.len().saturating_sub(96)..];
+    let mut end = tail.len();
+    while end > 0
+        && matches!(
+            tail[end - 1],
+            b' ' | b'\t' | b'"' | b'\'' | b'`' | b'=' | b':'
+        )
+    {
+        end -= 1;
+    }
+    let mut start = end;
+    while start > 0
+        && (tail[start - 1].is_ascii_alphanumeric()
+            || matches!(tail[start - 1], b'_' | b'-' | b'.'))
+    {
+        start -= 1;
+    }
+    (start < end)
+        .then(|| std::str::from_utf8(&tail[start..end]).ok())
+        .flatten()
 }
 
 fn line_start(buf: &[u8], at: usize) -> usize {

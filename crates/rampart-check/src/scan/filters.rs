@@ -245,6 +245,15 @@ pub(crate) fn hex_body(c: &Candidate<'_>) -> bool {
         && shannon_entropy(b) >= 3.0
 }
 
+/// Letters-only keys (Hugging Face): mixed case, random-looking.
+pub(crate) fn letters_body(c: &Candidate<'_>) -> bool {
+    let b = body(c.secret);
+    !is_placeholder(c.secret)
+        && b.bytes().any(|x| x.is_ascii_uppercase())
+        && b.bytes().any(|x| x.is_ascii_lowercase())
+        && shannon_entropy(b) >= 3.5
+}
+
 /// AWS key ids: documented examples end in `EXAMPLE`.
 pub(crate) fn aws_key_id(c: &Candidate<'_>) -> bool {
     !is_placeholder(c.secret) && shannon_entropy(c.secret) >= 3.0
@@ -296,6 +305,11 @@ pub(crate) fn jwt(c: &Candidate<'_>) -> bool {
     let header = String::from_utf8_lossy(&header);
     let payload = String::from_utf8_lossy(&payload);
     if !header.contains("\"alg\"") || header.contains("\"none\"") {
+        return false;
+    }
+    // Public by design: Supabase's anon key, values of browser-exposed variables.
+    let compact: String = payload.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.contains("\"role\":\"anon\"") || c.assigned_to.is_some_and(public_name) {
         return false;
     }
     // jwt.io's sample token and its variants.
@@ -391,9 +405,86 @@ fn has_placeholder_word(v: &str) -> bool {
     WORDS.iter().any(|w| lower.contains(w))
 }
 
+/// Words that make a name secret on their own (a bare `*_key` needs more evidence).
+const STRONG_NAME_WORDS: &[&str] = &[
+    "secret",
+    "pass",
+    "pwd",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "api.key",
+    "access_key",
+    "accesskey",
+    "access-key",
+    "access.key",
+    "private",
+    "auth_key",
+    "authkey",
+    "auth-key",
+    "credential",
+    "signing",
+    "encryption",
+    "master",
+];
+
+/// `*_key` names that hold identifiers, not secrets.
+fn weak_key_name_ok(key: &str) -> bool {
+    const NOT_SECRET: &[&str] = &[
+        "primary",
+        "foreign",
+        "sort",
+        "partition",
+        "hash",
+        "cache",
+        "idempot",
+        "dedup",
+        "lookup",
+        "storage_key",
+        "public",
+        "publishable",
+        "site",
+        "map_key",
+        "unique",
+        "i18n",
+        "translation",
+        "route",
+        "query",
+        "object",
+        "bucket",
+        "cursor",
+        "sequence",
+        "next",
+        "prev",
+        "key_id",
+        "row",
+        "column",
+        "table",
+        "index",
+        "shortcut",
+        "hot",
+        "react",
+        "list",
+        "dict",
+        "field",
+        "group",
+        "entry",
+        "license_key_id",
+        "dataset",
+        "event",
+        "metric",
+        "label",
+        "item",
+    ];
+    !NOT_SECRET.iter().any(|w| key.contains(w))
+}
+
 /// Key names that hold public or non-secret values despite their words.
 fn public_name(key: &str) -> bool {
-    const PUBLIC: &[&str] = &["public", "publishable", "pubkey", "pub_key"];
+    let key = key.to_ascii_lowercase();
+    let key = key.as_str();
+    const PUBLIC: &[&str] = &["public", "publishable", "pubkey", "pub_key", "anon"];
     const SUFFIXES: &[&str] = &[
         "_type",
         "_name",
@@ -494,7 +585,11 @@ pub(crate) fn generic(c: &Candidate<'_>) -> bool {
     if is_reference(v) || is_placeholder(v) || v.contains(char::is_whitespace) {
         return false;
     }
-    if !c.quoted && !c.config_file {
+    let strong = STRONG_NAME_WORDS.iter().any(|w| key.contains(w));
+    if !strong && !weak_key_name_ok(key) {
+        return false;
+    }
+    if !c.quoted && !c.config_file && !c.inline {
         // Unquoted in code is an expression (`token = next_token`), unless it is plainly a
         // random literal.
         if v.bytes()
@@ -515,6 +610,14 @@ pub(crate) fn generic(c: &Candidate<'_>) -> bool {
             .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
         return !identifier && password_like(v);
     }
+    if !strong {
+        // Only `*_key`: a random-looking literal, nothing path- or id-like.
+        return v.len() >= 20
+            && has_digit(v)
+            && has_alpha(v)
+            && !v.contains(['/', ':', '.', '@'])
+            && shannon_entropy(v) >= 3.7;
+    }
     if is_hex(v) {
         return v.len() >= 20 && has_digit(v) && has_alpha(v) && shannon_entropy(v) >= 3.0;
     }
@@ -533,6 +636,8 @@ mod tests {
             separator: Some("="),
             key_quoted: false,
             config_file: false,
+            inline: false,
+            assigned_to: None,
         }
     }
 

@@ -445,3 +445,6 @@ mod tests;
 
 #[cfg(test)]
 mod corpus;
+
+#[cfg(test)]
+mod rule_cases;
