@@ -6,6 +6,7 @@
 //! against the injected clock, with leeway: `exp` is required, `nbf` honoured when present.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -115,11 +116,22 @@ impl VerifyKey {
     }
 }
 
-/// What a verified token says, available to handlers in the request extensions.
+/// What a verified token says, available to handlers in the request extensions. Cheap to
+/// clone.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Claims(pub Map<String, Value>);
+pub struct Claims(Arc<Map<String, Value>>);
 
 impl Claims {
+    /// Claims from a JSON object.
+    pub fn new(map: Map<String, Value>) -> Self {
+        Claims(Arc::new(map))
+    }
+
+    /// Every claim.
+    pub fn map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
     /// The subject (`sub`): the user id.
     pub fn sub(&self) -> Option<&str> {
         self.get_str("sub")
@@ -269,10 +281,14 @@ pub fn verify(
     }
     let claims = claims.ok_or(JwtFailure::BadSignature)?;
     check_claims(&claims, rules, now)?;
-    Ok(Claims(claims))
+    Ok(Claims::new(claims))
 }
 
-fn check_claims(c: &Map<String, Value>, rules: &JwtRules, now: u64) -> Result<(), JwtFailure> {
+pub(crate) fn check_claims(
+    c: &Map<String, Value>,
+    rules: &JwtRules,
+    now: u64,
+) -> Result<(), JwtFailure> {
     let exp = c
         .get("exp")
         .and_then(Value::as_f64)

@@ -17,6 +17,7 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 
+mod cache;
 pub mod jwks;
 pub mod jwt;
 
@@ -53,6 +54,7 @@ pub struct Authenticator {
     rules: JwtRules,
     cookie: Option<String>,
     clock: Arc<dyn Clock>,
+    cache: Arc<cache::VerifiedCache>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -87,6 +89,7 @@ impl Authenticator {
             rules: JwtRules::default(),
             cookie: None,
             clock: Arc::new(SystemClock::new()),
+            cache: Arc::new(cache::VerifiedCache::new(cache::DEFAULT_CAPACITY)),
         }
     }
 
@@ -156,13 +159,35 @@ impl Authenticator {
     /// Verifies a token with static keys; `None` when the keys come from a JWKS (use
     /// [`Authenticator::authenticate`]).
     fn verify_sync(&self, headers: &HeaderMap) -> Option<Result<Claims, JwtFailure>> {
-        match &*self.keys {
-            Keys::Static(keys) => Some(match self.token(headers) {
-                None => Err(JwtFailure::Missing),
-                Some(t) => jwt::verify(t, keys, &self.rules, self.now()),
-            }),
-            Keys::Jwks(_) => None,
+        let Keys::Static(keys) = &*self.keys else {
+            return None;
+        };
+        let Some(token) = self.token(headers) else {
+            return Some(Err(JwtFailure::Missing));
+        };
+        let now = self.now();
+        if let Some(hit) = self.cached(token, now) {
+            return Some(hit);
         }
+        Some(self.remember(token, jwt::verify(token, keys, &self.rules, now), now))
+    }
+
+    /// A token whose signature was verified before: only its time and rules are re-checked.
+    fn cached(&self, token: &str, now: u64) -> Option<Result<Claims, JwtFailure>> {
+        let claims = self.cache.get(token, now)?;
+        Some(jwt::check_claims(claims.map(), &self.rules, now).map(|()| claims))
+    }
+
+    fn remember(
+        &self,
+        token: &str,
+        verified: Result<Claims, JwtFailure>,
+        now: u64,
+    ) -> Result<Claims, JwtFailure> {
+        if let Ok(claims) = &verified {
+            self.cache.insert(token, claims, now);
+        }
+        verified
     }
 
     /// Verifies the request's token.
@@ -174,12 +199,16 @@ impl Authenticator {
             return Err(JwtFailure::KeysUnavailable);
         };
         let token = self.token(headers).ok_or(JwtFailure::Missing)?;
+        let now = self.now();
+        if let Some(hit) = self.cached(token, now) {
+            return hit;
+        }
         let kid = peek_kid(token);
         let keys = cache
             .keys_for(kid.as_deref())
             .await
             .map_err(|_| JwtFailure::KeysUnavailable)?;
-        jwt::verify(token, &keys, &self.rules, self.now())
+        self.remember(token, jwt::verify(token, &keys, &self.rules, now), now)
     }
 
     fn refusal<B>(req: &Request<B>, f: JwtFailure) -> Refusal {

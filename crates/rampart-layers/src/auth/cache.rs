@@ -1,0 +1,96 @@
+//! Tokens whose signature already verified, so a client's every request does not pay for an
+//! RSA or ECDSA verification again.
+//!
+//! Keyed by the whole token (signature included): only the exact bytes that verified hit. An entry lives until the token's `exp`, and at most five minutes, so a key
+//! removed from a JWKS stops being honoured within that time; `exp`, `nbf` and the rules are
+//! still checked on every hit. When full, the cache is emptied (bounded memory, no LRU
+//! bookkeeping on the request path).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use foldhash::fast::RandomState;
+use serde_json::Value;
+
+use super::jwt::Claims;
+
+/// Entries kept before the cache is emptied.
+pub(super) const DEFAULT_CAPACITY: usize = 10_000;
+/// The longest an entry lives, in seconds.
+const MAX_AGE: u64 = 300;
+
+#[derive(Debug)]
+pub(super) struct VerifiedCache {
+    capacity: usize,
+    map: Mutex<HashMap<Box<str>, (Claims, u64), RandomState>>,
+}
+
+impl VerifiedCache {
+    pub(super) fn new(capacity: usize) -> Self {
+        VerifiedCache {
+            capacity,
+            map: Mutex::new(HashMap::default()),
+        }
+    }
+
+    pub(super) fn get(&self, token: &str, now: u64) -> Option<Claims> {
+        let map = self.map.lock().ok()?;
+        match map.get(token) {
+            Some((claims, until)) if now < *until => Some(claims.clone()),
+            _ => None,
+        }
+    }
+
+    pub(super) fn insert(&self, token: &str, claims: &Claims, now: u64) {
+        let exp = claims
+            .map()
+            .get("exp")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        let until = (now + MAX_AGE).min(exp.max(0.0) as u64 + 1);
+        if until <= now {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+            map.insert(token.into(), (claims.clone(), until));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: u64) -> Claims {
+        Claims::new(
+            serde_json::json!({"sub": "u", "exp": exp})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+    }
+
+    #[test]
+    fn entries_expire_with_the_token_or_after_five_minutes() {
+        let c = VerifiedCache::new(10);
+        c.insert("a", &claims(1_000), 900);
+        assert!(c.get("a", 950).is_some());
+        assert!(c.get("a", 1_001).is_none());
+        c.insert("b", &claims(100_000), 0);
+        assert!(c.get("b", MAX_AGE - 1).is_some());
+        assert!(c.get("b", MAX_AGE).is_none());
+        assert!(c.get("other", 0).is_none());
+    }
+
+    #[test]
+    fn bounded() {
+        let c = VerifiedCache::new(2);
+        for t in ["a", "b", "c"] {
+            c.insert(t, &claims(1_000), 0);
+        }
+        assert!(c.map.lock().unwrap().len() <= 2);
+    }
+}
