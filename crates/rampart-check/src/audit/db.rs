@@ -20,6 +20,9 @@ pub const INDEX_SUFFIX: &str = ".rampart-idx";
 /// Suffix of the compiled records file next to a zip.
 pub const RECORDS_SUFFIX: &str = ".rampart-rec";
 const INDEX_MAGIC: &str = "rampart-osv-index 1";
+/// A directory with at least this many loose records is compiled into an index too
+/// (`DIR/.rampart-osv-index`, rebuilt when the set of files, their sizes or times change).
+pub const COMPILE_LOOSE_FROM: usize = 500;
 /// The largest single OSV record accepted (the biggest real ones are a few hundred KB).
 pub const MAX_RECORD: u64 = 16 << 20;
 
@@ -63,7 +66,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DbError + '_ {
 /// A compiled zip export: the index text, its line starts, and the records.
 #[derive(Debug)]
 struct Compiled {
-    zip: PathBuf,
+    /// The zip export, or the base path of a directory's index.
+    source: PathBuf,
     index: String,
     lines: Vec<u32>,
     records: Records,
@@ -96,21 +100,32 @@ impl Database {
         }
         let mut stack = vec![dir.to_path_buf()];
         let mut zips = Vec::new();
+        let mut loose = Vec::new();
         while let Some(d) = stack.pop() {
             let rd = std::fs::read_dir(&d).map_err(io(&d))?;
-            let mut entries: Vec<_> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
-            entries.sort();
-            for p in entries {
+            let mut entries: Vec<_> = rd.filter_map(Result::ok).collect();
+            entries.sort_by_key(std::fs::DirEntry::path);
+            for e in entries {
+                let p = e.path();
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if p.is_dir() {
+                let Ok(ft) = e.file_type() else { continue };
+                if ft.is_dir() {
                     if !name.starts_with('.') {
                         stack.push(p);
                     }
                 } else if name.ends_with(".json") {
-                    db.add_loose(&p)?;
+                    loose.push(p);
                 } else if name.ends_with(".zip") {
                     zips.push(p);
                 }
+            }
+        }
+        loose.sort();
+        if loose.len() >= COMPILE_LOOSE_FROM {
+            db.compiled.push(open_compiled_dir(dir, &loose)?);
+        } else {
+            for p in &loose {
+                db.add_loose(p)?;
             }
         }
         for z in zips {
@@ -170,7 +185,7 @@ impl Database {
 
     /// The zip exports in use.
     pub fn exports(&self) -> Vec<&Path> {
-        self.compiled.iter().map(|c| c.zip.as_path()).collect()
+        self.compiled.iter().map(|c| c.source.as_path()).collect()
     }
 
     /// Every non-withdrawn record that names `name` in `eco`.
@@ -194,7 +209,7 @@ impl Database {
                         let bytes = c.read(offset, len)?;
                         let rec =
                             Arc::new(Record::from_json(&bytes).map_err(|e| DbError::Record {
-                                path: sidecar(&c.zip, RECORDS_SUFFIX),
+                                path: sidecar(&c.source, RECORDS_SUFFIX),
                                 message: format!("at offset {offset}: {e}"),
                             })?);
                         if let Ok(mut m) = self.cache.lock() {
@@ -263,7 +278,7 @@ impl Compiled {
     }
 
     fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>, DbError> {
-        let path = || PathBuf::from(format!("{}{RECORDS_SUFFIX}", self.zip.display()));
+        let path = || PathBuf::from(format!("{}{RECORDS_SUFFIX}", self.source.display()));
         match &self.records {
             Records::Memory(m) => m
                 .get(offset as usize..offset as usize + len as usize)
@@ -308,29 +323,39 @@ fn sidecar(zip: &Path, suffix: &str) -> PathBuf {
 /// directory is read-only the index is built in memory for this run.
 fn open_compiled(zip: &Path) -> Result<Compiled, DbError> {
     let stamp = zip_stamp(zip)?;
-    let idx_path = sidecar(zip, INDEX_SUFFIX);
-    let rec_path = sidecar(zip, RECORDS_SUFFIX);
+    open_or_build(zip, &stamp, || compile(zip, &stamp))
+}
+
+/// Uses `base` + [`INDEX_SUFFIX`]/[`RECORDS_SUFFIX`] when their header carries `stamp`, else
+/// builds them with `build` and writes them (atomically, by rename) when possible.
+fn open_or_build(
+    base: &Path,
+    stamp: &str,
+    build: impl FnOnce() -> Result<(String, Vec<u8>), DbError>,
+) -> Result<Compiled, DbError> {
+    let idx_path = sidecar(base, INDEX_SUFFIX);
+    let rec_path = sidecar(base, RECORDS_SUFFIX);
     if let Ok(index) = std::fs::read_to_string(&idx_path) {
         let fresh = index.lines().next().is_some_and(|h| {
             h.strip_prefix(INDEX_MAGIC)
                 .is_some_and(|r| r.trim_start().starts_with(&format!("{stamp} ")))
         });
         if fresh && let Ok(f) = File::open(&rec_path) {
-            return Ok(Compiled::new(zip, index, Records::File(f)));
+            return Ok(Compiled::new(base, index, Records::File(f)));
         }
     }
-    let (index, records) = compile(zip, &stamp)?;
+    let (index, records) = build()?;
     let written = (|| -> std::io::Result<()> {
-        let tmp_rec = sidecar(zip, ".rampart-rec.tmp");
-        let tmp_idx = sidecar(zip, ".rampart-idx.tmp");
+        let tmp_rec = sidecar(base, ".rampart-rec.tmp");
+        let tmp_idx = sidecar(base, ".rampart-idx.tmp");
         std::fs::write(&tmp_rec, &records)?;
         std::fs::write(&tmp_idx, &index)?;
         std::fs::rename(&tmp_rec, &rec_path)?;
         std::fs::rename(&tmp_idx, &idx_path)
     })();
     match written.and_then(|()| File::open(&rec_path)) {
-        Ok(f) => Ok(Compiled::new(zip, index, Records::File(f))),
-        Err(_) => Ok(Compiled::new(zip, index, Records::Memory(records))),
+        Ok(f) => Ok(Compiled::new(base, index, Records::File(f))),
+        Err(_) => Ok(Compiled::new(base, index, Records::Memory(records))),
     }
 }
 
@@ -345,7 +370,7 @@ impl Compiled {
                 .map_or(index.len(), |i| pos + i + 1);
         }
         Compiled {
-            zip: zip.to_path_buf(),
+            source: zip.to_path_buf(),
             index,
             lines,
             records,
@@ -362,9 +387,7 @@ pub fn compile(zip: &Path, stamp: &str) -> Result<(String, Vec<u8>), DbError> {
     let f = File::open(zip).map_err(io(zip))?;
     let mut archive =
         zip::ZipArchive::new(std::io::BufReader::new(f)).map_err(|e| bad(e.to_string()))?;
-    let mut records = Vec::new();
-    let mut entries: Vec<(Ecosystem, String, u64, u32)> = Vec::new();
-    let mut count = 0usize;
+    let mut builder = Builder::default();
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
         if file.is_dir() || !file.name().ends_with(".json") {
@@ -382,34 +405,98 @@ pub fn compile(zip: &Path, stamp: &str) -> Result<(String, Vec<u8>), DbError> {
             .take(MAX_RECORD + 1)
             .read_to_end(&mut buf)
             .map_err(|e| bad(format!("{name}: {e}")))?;
-        let rec = Record::from_json(&buf).map_err(|e| DbError::Record {
-            path: PathBuf::from(format!("{}!{name}", zip.display())),
+        builder.add(&buf, || PathBuf::from(format!("{}!{name}", zip.display())))?;
+    }
+    Ok(builder.finish(stamp))
+}
+
+/// Accumulates records into index entries and the records blob.
+#[derive(Default)]
+struct Builder {
+    records: Vec<u8>,
+    entries: Vec<(Ecosystem, String, u64, u32)>,
+    count: usize,
+}
+
+impl Builder {
+    fn add(&mut self, buf: &[u8], origin: impl Fn() -> PathBuf) -> Result<(), DbError> {
+        let rec = Record::from_json(buf).map_err(|e| DbError::Record {
+            path: origin(),
             message: e.to_string(),
         })?;
         if rec.withdrawn.is_some() {
-            continue;
+            return Ok(());
         }
-        let offset = records.len() as u64;
-        records.extend_from_slice(&buf);
-        count += 1;
+        let offset = self.records.len() as u64;
+        self.records.extend_from_slice(buf);
+        self.count += 1;
         for (eco, n) in keys(&rec) {
-            if n.contains(['\t', '\n']) {
-                continue;
+            if !n.contains(['\t', '\n']) {
+                self.entries.push((eco, n, offset, buf.len() as u32));
             }
-            entries.push((eco, n, offset, buf.len() as u32));
         }
+        Ok(())
     }
-    let mut lines: Vec<String> = entries
-        .into_iter()
-        .map(|(e, n, o, l)| format!("{}\t{n}\t{o}\t{l}\n", e.osv_name()))
-        .collect();
-    lines.sort();
-    let mut index = String::with_capacity(lines.iter().map(String::len).sum::<usize>() + 64);
-    index.push_str(&format!("{INDEX_MAGIC} {stamp} {count}\n"));
-    for l in lines {
-        index.push_str(&l);
+
+    fn finish(self, stamp: &str) -> (String, Vec<u8>) {
+        let mut lines: Vec<String> = self
+            .entries
+            .into_iter()
+            .map(|(e, n, o, l)| format!("{}\t{n}\t{o}\t{l}\n", e.osv_name()))
+            .collect();
+        lines.sort();
+        let mut index = String::with_capacity(lines.iter().map(String::len).sum::<usize>() + 64);
+        index.push_str(&format!("{INDEX_MAGIC} {stamp} {}\n", self.count));
+        for l in lines {
+            index.push_str(&l);
+        }
+        (index, self.records)
     }
-    Ok((index, records))
+}
+
+/// A fingerprint of a set of loose files: their paths, sizes and modification times.
+fn loose_stamp(files: &[PathBuf]) -> Result<String, DbError> {
+    // FNV-1a: a cheap, stable hash; this detects change, it is not a security boundary.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for f in files {
+        let meta = std::fs::metadata(f).map_err(io(f))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        mix(f.as_os_str().as_encoded_bytes());
+        mix(&meta.len().to_le_bytes());
+        mix(&mtime.to_le_bytes());
+    }
+    Ok(format!("{} {h:016x}", files.len()))
+}
+
+/// Opens (compiling when stale) the index of a directory's loose records.
+fn open_compiled_dir(dir: &Path, files: &[PathBuf]) -> Result<Compiled, DbError> {
+    let stamp = loose_stamp(files)?;
+    let base = dir.join(".rampart-osv");
+    open_or_build(&base, &stamp, || {
+        let mut builder = Builder::default();
+        for f in files {
+            let len = std::fs::metadata(f).map_err(io(f))?.len();
+            if len > MAX_RECORD {
+                return Err(DbError::Record {
+                    path: f.clone(),
+                    message: format!("{len} bytes, over the {MAX_RECORD}-byte limit"),
+                });
+            }
+            let bytes = std::fs::read(f).map_err(io(f))?;
+            builder.add(&bytes, || f.clone())?;
+        }
+        Ok(builder.finish(&stamp))
+    })
 }
 
 /// Writes `records` (file name, JSON) as a zip export, as OSV publishes them (for tests,

@@ -287,6 +287,16 @@ pub fn audit(opts: &Options) -> Result<Report, Error> {
     };
     summary.insert("lockfile_committed".into(), committed.into());
 
+    // A stable order whatever order the database returned records in.
+    findings.sort_by(|a, b| {
+        (&a.file, &a.rule, &a.package, &a.version, &a.advisory).cmp(&(
+            &b.file,
+            &b.rule,
+            &b.package,
+            &b.version,
+            &b.advisory,
+        ))
+    });
     let mut report = Report::new("audit", findings);
     report.summary.insert("packages".into(), total.into());
     report

@@ -519,3 +519,39 @@ fn lockfile_committed_needs_git() {
     git(&["commit", "-qm", "lock"]);
     assert_eq!(audit(&o).unwrap().findings, vec![]);
 }
+
+#[test]
+fn large_loose_directories_are_indexed_and_reindexed_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |i: usize, fixed: &str| {
+        let json = format!(
+            r#"{{"id":"GHSA-loose-{i:04}","affected":[{{"package":{{"ecosystem":"npm","name":"p{i}"}},"ranges":[{{"type":"SEMVER","events":[{{"introduced":"0"}},{{"fixed":"{fixed}"}}]}}]}}]}}"#
+        );
+        std::fs::write(dir.path().join(format!("GHSA-loose-{i:04}.json")), json).unwrap();
+    };
+    for i in 0..db::COMPILE_LOOSE_FROM + 10 {
+        write(i, "1.0.0");
+    }
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(db.record_count(), db::COMPILE_LOOSE_FROM + 10);
+    assert!(
+        dir.path()
+            .join(format!(".rampart-osv{}", db::INDEX_SUFFIX))
+            .exists()
+    );
+    let fixed = |db: &Database| {
+        let r = db.advisories(Ecosystem::Npm, "p7").unwrap();
+        r[0].matches(Ecosystem::Npm, "p7", "1.5.0")
+            .and_then(|h| h.fixed)
+    };
+    assert_eq!(fixed(&db), None);
+    drop(db);
+    write(7, "2.0.0.0");
+    write(7, "2.0.0");
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(
+        fixed(&db),
+        Some("2.0.0".to_string()),
+        "a changed file rebuilds the index"
+    );
+}
