@@ -328,7 +328,6 @@ mod tests {
             && e.ip == Some("198.51.100.1".parse().unwrap())
             && e.endpoint.as_deref() == Some("/api/test-rate-limit")
             && e.status == Some(429)));
-        assert_eq!(limiter.stats().limited, 2);
 
         // Another client has its own bucket.
         let other = svc.clone().oneshot(req("198.51.100.2")).await.unwrap();

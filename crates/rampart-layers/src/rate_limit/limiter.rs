@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use http::HeaderValue;
+use rampart_core::Clock;
 use rampart_core::config::OnStoreError;
 use rampart_core::units::Quota;
-use rampart_core::{Clock, SystemClock};
 
+use super::clock::FastClock;
 use super::gcra::{Decision, Gcra};
 use super::headers::{policy_header, quoted};
 use super::key::RateKey;
@@ -37,9 +38,14 @@ struct Inner {
     backend: Backend,
     clock: Arc<dyn Clock>,
     on_error: OnStoreError,
-    limited: AtomicU64,
     degraded_allowed: AtomicU64,
     degraded_denied: AtomicU64,
+    /// Metric handles, registered once so the hot path neither allocates nor looks them up.
+    refused_metric: metrics::Counter,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only remote stores degrade
+    degraded_allow_metric: metrics::Counter,
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    degraded_deny_metric: metrics::Counter,
 }
 
 enum Backend {
@@ -78,12 +84,13 @@ pub enum Outcome {
     },
 }
 
-/// Counters since the limiter was built (also exported through the `metrics` facade as
-/// `rampart_rate_limit_refused_total` and `rampart_limiter_degraded_total`).
+/// Degraded decisions since the limiter was built. Through the `metrics` facade the limiter
+/// also exports `rampart_limiter_degraded_total{policy,decision}` and
+/// `rampart_rate_limit_refused_total{policy}` (refusals are not counted here: a shared counter
+/// would be the one write on the refusal path). The handles are registered when the limiter is
+/// built: install the metrics recorder first.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimiterStats {
-    /// Requests refused for being over the quota.
-    pub limited: u64,
     /// Requests let through by `on_store_error = allow` while the store was away.
     pub degraded_allowed: u64,
     /// Requests refused by `on_store_error = deny` while the store was away.
@@ -128,15 +135,23 @@ impl RateLimiter {
             inner: Arc::new(Inner {
                 quoted: quoted(&name),
                 policy: policy_header(&name, &quota),
-                name,
                 gcra: Gcra::new(&quota),
                 quota,
                 backend,
-                clock: Arc::new(SystemClock::new()),
+                clock: Arc::new(FastClock::new()),
                 on_error: OnStoreError::Deny,
-                limited: AtomicU64::new(0),
                 degraded_allowed: AtomicU64::new(0),
                 degraded_denied: AtomicU64::new(0),
+                refused_metric: metrics::counter!(
+                    "rampart_rate_limit_refused_total", "policy" => name.clone()
+                ),
+                degraded_allow_metric: metrics::counter!(
+                    "rampart_limiter_degraded_total", "policy" => name.clone(), "decision" => "allow"
+                ),
+                degraded_deny_metric: metrics::counter!(
+                    "rampart_limiter_degraded_total", "policy" => name.clone(), "decision" => "deny"
+                ),
+                name,
             }),
         }
     }
@@ -200,7 +215,6 @@ impl RateLimiter {
     /// Counters so far.
     pub fn stats(&self) -> LimiterStats {
         LimiterStats {
-            limited: self.inner.limited.load(Ordering::Relaxed),
             degraded_allowed: self.inner.degraded_allowed.load(Ordering::Relaxed),
             degraded_denied: self.inner.degraded_denied.load(Ordering::Relaxed),
         }
@@ -212,7 +226,10 @@ impl RateLimiter {
         match &self.inner.backend {
             Backend::Memory(store) => {
                 let d = store.decide(&self.inner.gcra, key, self.inner.clock.now_nanos());
-                Check::Ready(Some(self.inner.count(Outcome::Decided(d))))
+                if !d.allowed {
+                    self.inner.refused_metric.increment(1);
+                }
+                Check::Ready(Some(Outcome::Decided(d)))
             }
             #[cfg(feature = "redis")]
             Backend::Redis(store) => {
@@ -244,28 +261,19 @@ impl RateLimiter {
 }
 
 impl Inner {
-    #[inline]
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))] // only remote stores degrade
     fn count(&self, outcome: Outcome) -> Outcome {
         match &outcome {
             Outcome::Decided(d) if d.allowed => {}
-            Outcome::Decided(_) => {
-                self.limited.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("rampart_rate_limit_refused_total", "policy" => self.name.clone())
-                    .increment(1);
-            }
+            Outcome::Decided(_) => self.refused_metric.increment(1),
             Outcome::Degraded { allowed, .. } => {
-                let (counter, decision) = if *allowed {
-                    (&self.degraded_allowed, "allow")
+                let (counter, metric) = if *allowed {
+                    (&self.degraded_allowed, &self.degraded_allow_metric)
                 } else {
-                    (&self.degraded_denied, "deny")
+                    (&self.degraded_denied, &self.degraded_deny_metric)
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(
-                    "rampart_limiter_degraded_total",
-                    "policy" => self.name.clone(),
-                    "decision" => decision
-                )
-                .increment(1);
+                metric.increment(1);
             }
         }
         outcome

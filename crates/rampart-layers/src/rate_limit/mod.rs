@@ -20,6 +20,7 @@
 //! cannot answer within its deadline, the configured [`OnStoreError`] policy decides, and the
 //! decision is itself a `limiter_degraded` event and a metric.
 
+mod clock;
 pub mod gcra;
 mod headers;
 mod key;
@@ -27,6 +28,7 @@ mod layer;
 mod limiter;
 pub mod store;
 
+pub use clock::FastClock;
 pub use gcra::{Decision, Gcra};
 pub use headers::{policy_header, rate_limit_header};
 pub use key::{KeyBy, RateKey};

@@ -1,8 +1,11 @@
 //! The in-process store: sharded, exact, and bounded without help from callers.
 //!
-//! Keys are spread over shards by hash; each shard is a mutex around an open-addressing table
-//! of `(key, TAT)`. A decision is one hash, one uncontended lock and one probe, and is exact
-//! under any concurrency because the read-decide-write happens under the shard's lock.
+//! Keys are spread over shards by hash; each shard is a read-write lock around an
+//! open-addressing table of `(key, TAT)` with the TAT in an atomic. A decision for a known key
+//! is one hash, a shared lock, one probe and, when admitted, one compare-and-swap of the TAT:
+//! exact under any concurrency (every admission moves the TAT it saw), and a refusal writes
+//! nothing, so clients hammering one key do not fight over a cache line. Only a new key takes
+//! the shard's exclusive lock.
 //!
 //! Memory: a key whose TAT is in the past is forgotten (GCRA says its bucket is full). A shard
 //! sweeps those out whenever it has doubled since its last sweep and at least once per
@@ -12,7 +15,8 @@
 //! clients that are most over their quota are the last to be forgotten.
 
 use std::hash::BuildHasher;
-use std::sync::Mutex;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashTable;
 
@@ -25,14 +29,14 @@ const MIN_SWEEP_LEN: usize = 64;
 /// Sharded in-memory GCRA state.
 #[derive(Debug)]
 pub struct MemoryStore {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[RwLock<Shard>]>,
     hasher: foldhash::fast::RandomState,
     max_per_shard: usize,
 }
 
 #[derive(Debug)]
 struct Shard {
-    table: HashTable<(RateKey, u64)>,
+    table: HashTable<(RateKey, AtomicU64)>,
     /// Sweep when the table reaches this many keys.
     sweep_len: usize,
     /// Or when an insert happens after this time.
@@ -56,7 +60,7 @@ impl MemoryStore {
         MemoryStore {
             shards: (0..SHARDS)
                 .map(|_| {
-                    Mutex::new(Shard {
+                    RwLock::new(Shard {
                         table: HashTable::new(),
                         sweep_len: MIN_SWEEP_LEN,
                         sweep_time: 0,
@@ -74,13 +78,16 @@ impl MemoryStore {
         let hash = self.hasher.hash_one(key);
         // hashbrown uses the low bits for the slot and the top 7 for its tag: shard on others.
         let shard = &self.shards[(hash >> 32) as usize % SHARDS];
-        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(entry) = shard.table.find_mut(hash, |e| e.0 == *key) {
-            let (d, new) = gcra.decide(Some(entry.1), now);
-            if let Some(tat) = new {
-                entry.1 = tat;
+        {
+            let read = shard.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = read.table.find(hash, |e| e.0 == *key) {
+                return decide_cas(gcra, &entry.1, now);
             }
-            return d;
+        }
+        let mut shard = shard.write().unwrap_or_else(|p| p.into_inner());
+        // Another request may have inserted the key between the two locks.
+        if let Some(entry) = shard.table.find(hash, |e| e.0 == *key) {
+            return decide_cas(gcra, &entry.1, now);
         }
         let (d, new) = gcra.decide(None, now);
         if let Some(tat) = new {
@@ -90,7 +97,9 @@ impl MemoryStore {
             let hasher = &self.hasher;
             shard
                 .table
-                .insert_unique(hash, (key.clone(), tat), |e| hasher.hash_one(&e.0));
+                .insert_unique(hash, (key.clone(), AtomicU64::new(tat)), |e| {
+                    hasher.hash_one(&e.0)
+                });
         }
         d
     }
@@ -99,7 +108,7 @@ impl MemoryStore {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map(|s| s.table.len()).unwrap_or(0))
+            .map(|s| s.read().map(|s| s.table.len()).unwrap_or(0))
             .sum()
     }
 
@@ -111,7 +120,7 @@ impl MemoryStore {
     /// Forgets every key whose bucket is full at `now`, in every shard.
     pub fn purge(&self, now: u64) {
         for s in self.shards.iter() {
-            s.lock().unwrap_or_else(|p| p.into_inner()).sweep(
+            s.write().unwrap_or_else(|p| p.into_inner()).sweep(
                 now,
                 self.max_per_shard,
                 &self.hasher,
@@ -126,18 +135,33 @@ impl Default for MemoryStore {
     }
 }
 
+/// One decision on a stored TAT: a refusal only reads; an admission swaps in the new TAT,
+/// retrying if another thread moved it first.
+#[inline]
+fn decide_cas(gcra: &Gcra, tat: &AtomicU64, now: u64) -> Decision {
+    let mut seen = tat.load(Ordering::Acquire);
+    loop {
+        let (d, new) = gcra.decide(Some(seen), now);
+        let Some(new) = new else { return d };
+        match tat.compare_exchange_weak(seen, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return d,
+            Err(actual) => seen = actual,
+        }
+    }
+}
+
 impl Shard {
     fn sweep(&mut self, now: u64, max: usize, hasher: &foldhash::fast::RandomState) {
-        self.table.retain(|e| e.1 > now);
+        self.table.retain(|e| *e.1.get_mut() > now);
         if self.table.len() >= max {
             // Keep the half with the most state: the clients furthest over their quota.
-            let mut tats: Vec<u64> = self.table.iter().map(|e| e.1).collect();
+            let mut tats: Vec<u64> = self.table.iter_mut().map(|e| *e.1.get_mut()).collect();
             let keep = max / 2;
             let cut = tats.len() - keep;
             let (_, threshold, _) = tats.select_nth_unstable(cut);
             let threshold = *threshold;
             // Strictly later: ties at the threshold go too, so equal states cannot defeat the cap.
-            self.table.retain(|e| e.1 > threshold);
+            self.table.retain(|e| *e.1.get_mut() > threshold);
         }
         let len = self.table.len();
         if self.table.capacity() > 4 * len.max(MIN_SWEEP_LEN) {

@@ -7,4 +7,4 @@ mod redis;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{RedisStore, RedisStoreError};
+pub use redis::{GCRA_SCRIPT, RedisStore, RedisStoreError};

@@ -21,23 +21,11 @@ use tokio::sync::OnceCell;
 use super::super::RateKey;
 use super::super::gcra::{Decision, Gcra};
 
-/// The decision, in microseconds. KEYS[1] = state key; ARGV[1] = emission interval,
-/// ARGV[2] = burst × interval. Returns {admitted, retry_after, reset}.
-const SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if tat == nil or tat < now then tat = now end
-local new_tat = tat + interval
-local ahead = new_tat - now
-if ahead > limit then
-  return {0, ahead - limit, tat - now}
-end
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(ahead / 1000))
-return {1, 0, ahead}
-";
+/// The GCRA decision as a Redis Lua script, in microseconds: KEYS[1] = state key,
+/// ARGV[1] = emission interval, ARGV[2] = burst × interval; returns
+/// `{admitted, retry_after, reset}`. Published so that benchmarks and operators can load the
+/// exact script (`redis-cli SCRIPT LOAD`).
+pub const GCRA_SCRIPT: &str = include_str!("gcra.lua");
 
 /// The Redis store could not decide.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,7 +84,7 @@ impl RedisStore {
             inner: Arc::new(Inner {
                 client,
                 conn: OnceCell::new(),
-                script: redis::Script::new(SCRIPT),
+                script: redis::Script::new(GCRA_SCRIPT),
                 prefix: "rampart".into(),
                 timeout: Duration::from_millis(100),
                 breaker: Duration::from_millis(500),
