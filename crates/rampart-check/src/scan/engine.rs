@@ -3,7 +3,7 @@
 //! code). String literals joined with `+` are glued back together and searched again, so a
 //! key split across a concatenation is still found.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
 use regex::bytes::Regex;
 
 use super::rules::{Candidate, Reach, Rule};
@@ -34,6 +34,9 @@ struct Keyword {
     case_sensitive: bool,
     /// Rule indices; empty for a concatenation marker.
     rules: Vec<usize>,
+    /// Rules of the other keywords this one contains (the search reports one keyword per
+    /// position, the longest): their regexes check case themselves.
+    implied: Vec<usize>,
 }
 
 /// A match before locating and allow-listing: byte offsets of the secret in the file.
@@ -82,20 +85,44 @@ impl Engine {
                         text,
                         case_sensitive: rule.case_sensitive,
                         rules: vec![i],
+                        implied: Vec::new(),
                     }),
                 }
             }
+        }
+        // A keyword containing another (`secret_access_key` holds `secret`) stands for both.
+        let lower: Vec<Vec<u8>> = keywords
+            .iter()
+            .map(|k| k.text.to_ascii_lowercase())
+            .collect();
+        for i in 0..keywords.len() {
+            let mut implied = Vec::new();
+            for j in 0..keywords.len() {
+                if i != j
+                    && lower[i].len() > lower[j].len()
+                    && memchr::memmem::find(&lower[i], &lower[j]).is_some()
+                {
+                    implied.extend(keywords[j].rules.iter().copied());
+                }
+            }
+            implied.retain(|r| !keywords[i].rules.contains(r));
+            implied.sort_unstable();
+            implied.dedup();
+            keywords[i].implied = implied;
         }
         for m in CONCAT_MARKERS {
             keywords.push(Keyword {
                 text: m.as_bytes().to_vec(),
                 case_sensitive: true,
                 rules: Vec::new(),
+                implied: Vec::new(),
             });
         }
+        // Leftmost-longest, non-overlapping, as a DFA: one linear pass at memory speed.
         let ac = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(keywords.iter().map(|k| &k.text))
             .map_err(|e| e.to_string())?;
         let joiner = Regex::new(r#"["'`]\s*\+\s*["'`]"#).map_err(|e| e.to_string())?;
@@ -131,19 +158,22 @@ impl Engine {
         // Per rule, the last window searched: a keyword inside it needs no second search.
         let mut searched: Vec<(usize, usize)> = vec![(usize::MAX, 0); self.rules.len()];
         let mut concat_done = 0usize;
-        for m in self.ac.find_overlapping_iter(buf) {
+        // Restart one byte after each match (not after its end): a keyword that begins inside
+        // another (`RE_KEY` holds `re_` and `_key`) is still seen.
+        let mut at = 0;
+        while let Some(m) = self.ac.find(Input::new(buf).span(at..buf.len())) {
+            at = m.start() + 1;
             let kw = &self.keywords[m.pattern().as_usize()];
             let (start, end) = (m.start(), m.end());
-            if kw.case_sensitive && buf[start..end] != kw.text[..] {
-                continue;
-            }
             if kw.rules.is_empty() {
-                if concat && start >= concat_done {
+                if concat && start >= concat_done && buf[start..end] == kw.text[..] {
                     concat_done = self.search_joined(buf, start, config_file, hits);
                 }
                 continue;
             }
-            for &ri in &kw.rules {
+            let exact = !kw.case_sensitive || buf[start..end] == kw.text[..];
+            let own = kw.rules.iter().filter(|_| exact);
+            for &ri in own.chain(kw.implied.iter()) {
                 let (ws, we) = window(buf, start, end, self.rules[ri].rule.reach);
                 let prev = searched[ri];
                 if prev.0 <= ws && we <= prev.1 {

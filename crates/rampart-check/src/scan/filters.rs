@@ -345,7 +345,18 @@ pub(crate) fn url_password(c: &Candidate<'_>) -> bool {
     if pw.eq_ignore_ascii_case(user) && !user.is_empty() {
         return false;
     }
-    pw.len() >= 4 && !is_placeholder(pw) && (classes(pw) >= 2 || pw.len() >= 10)
+    // RFC 7617's example, and fixture words (`sentinel_pass`, `testpassword`).
+    if pw == "opensesame" || has_placeholder_word(pw) || pw.to_ascii_lowercase().contains("pass") {
+        return false;
+    }
+    // `password2`, `secret1`, `pass123`: fixtures.
+    let stem = pw
+        .trim_end_matches(|ch: char| ch.is_ascii_digit())
+        .to_ascii_lowercase();
+    if PLACEHOLDER_VALUES.contains(&stem.as_str()) {
+        return false;
+    }
+    pw.len() >= 6 && !is_placeholder(pw) && (classes(pw) >= 2 || pw.len() >= 10)
 }
 
 /// `curl -u user:pass`: a literal password, not `$TOKEN`.
@@ -434,6 +445,8 @@ fn weak_key_name_ok(key: &str) -> bool {
     const NOT_SECRET: &[&str] = &[
         "primary",
         "foreign",
+        "websocket",
+        "ws_key",
         "sort",
         "partition",
         "hash",
@@ -589,17 +602,13 @@ pub(crate) fn generic(c: &Candidate<'_>) -> bool {
     if !strong && !weak_key_name_ok(key) {
         return false;
     }
+    // Unquoted in code is an expression (`token = next_token`, `key: KeyType`); only
+    // configuration files, URL queries and connection strings hold bare literals.
     if !c.quoted && !c.config_file && !c.inline {
-        // Unquoted in code is an expression (`token = next_token`), unless it is plainly a
-        // random literal.
-        if v.bytes()
-            .any(|b| matches!(b, b'.' | b'(' | b'[' | b'{' | b'<' | b'>' | b'&' | b'|'))
-        {
-            return false;
-        }
-        return v.len() >= 20 && has_digit(v) && has_alpha(v) && shannon_entropy(v) >= 3.5;
+        return false;
     }
-    if has_placeholder_word(v) {
+    // JWTs are the jwt rule's: it decodes them (and knows the public ones).
+    if has_placeholder_word(v) || v.starts_with("eyJ") {
         return false;
     }
     let password = key.contains("pass") || key.contains("pwd");

@@ -333,29 +333,40 @@ fn is_config_path(rel: &str) -> bool {
     if is_credentials_file(name) || name.starts_with(".env") || name == "Dockerfile" {
         return true;
     }
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let Some(ext) = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()) else {
+        // No extension: `credentials`, `Makefile`, `Procfile`, `config`.
+        return true;
+    };
     matches!(
-        ext.as_deref(),
-        Some(
-            "env"
-                | "ini"
-                | "cfg"
-                | "conf"
-                | "config"
-                | "properties"
-                | "yaml"
-                | "yml"
-                | "toml"
-                | "sh"
-                | "bash"
-                | "zsh"
-                | "tfvars"
-                | "hcl"
-                | "txt"
-                | "md"
-                | "npmrc"
-                | "pypirc"
-        )
+        ext.as_str(),
+        "env"
+            | "ini"
+            | "cfg"
+            | "conf"
+            | "cnf"
+            | "config"
+            | "properties"
+            | "yaml"
+            | "yml"
+            | "toml"
+            | "sh"
+            | "bash"
+            | "zsh"
+            | "tfvars"
+            | "hcl"
+            | "txt"
+            | "md"
+            | "npmrc"
+            | "pypirc"
+            | "local"
+            | "development"
+            | "production"
+            | "staging"
+            | "test"
+            | "vars"
+            | "dockerfile"
+            | "mk"
+            | "service"
     )
 }
 

@@ -452,3 +452,32 @@ fn binary_data_is_skipped() {
             .is_empty()
     );
 }
+
+#[test]
+fn identifiers_and_fixtures_in_real_code_are_not_secrets() {
+    // From real crates: type annotations, handshake nonces, RFC examples, test JWTs.
+    negative(
+        "a.rs",
+        "pub const X_SIGNATURE_KEY: X509HardwareKeyUsageFlags = 3i32;",
+    );
+    negative(
+        "a.rs",
+        "fn f(private_key_info: pkcs8::PrivateKeyInfo<'_>) {}",
+    );
+    negative(
+        "a.rs",
+        ".header(\"sec-websocket-key\", \"6D69KGBOr4Re+Nj6zx9aQA==\")",
+    );
+    negative(
+        "a.rs",
+        "let p = \"https://Aladdin:opensesame@localhost:8887\";",
+    );
+    negative(
+        "a.rs",
+        "let n = \"redis://sentinel_user:sentinel_pass@127.0.0.1\";",
+    );
+    negative(
+        "a.rs",
+        "let token = \"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.wrong\";",
+    );
+}
