@@ -26,6 +26,13 @@ impl Http {
             .timeout_connect(Some(timeout))
             .timeout_recv_response(Some(timeout))
             .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
+            // The system's trust store: corporate TLS proxies add their CA there, not to
+            // Mozilla's bundle.
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                    .build(),
+            )
             .build();
         Http {
             agent: config.into(),
