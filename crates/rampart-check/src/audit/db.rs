@@ -249,8 +249,8 @@ impl Compiled {
             let end = self
                 .lines
                 .get(i + 1)
-                .map_or(self.index.len(), |&e| e as usize - 1);
-            &self.index[start..end]
+                .map_or(self.index.len(), |&e| e as usize);
+            self.index[start..end].trim_end_matches('\n')
         };
         // First line not below the prefix.
         let (mut lo, mut hi) = (0, self.lines.len());

@@ -555,3 +555,23 @@ fn large_loose_directories_are_indexed_and_reindexed_on_change() {
         "a changed file rebuilds the index"
     );
 }
+
+#[test]
+fn the_last_index_line_is_found() {
+    // Regression: the last entry of a compiled index kept its newline and was skipped.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = |name: &str| {
+        format!(
+            r#"{{"id":"X-{name}","affected":[{{"package":{{"ecosystem":"crates.io","name":"{name}"}},"ranges":[{{"type":"SEMVER","events":[{{"introduced":"0"}}]}}]}}]}}"#
+        )
+        .into_bytes()
+    };
+    db::write_zip(
+        &dir.path().join("all.zip"),
+        &[("a.json".into(), rec("aaa")), ("z.json".into(), rec("zzz"))],
+    )
+    .unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(db.advisories(Ecosystem::CratesIo, "zzz").unwrap().len(), 1);
+    assert_eq!(db.advisories(Ecosystem::CratesIo, "aaa").unwrap().len(), 1);
+}
