@@ -352,6 +352,22 @@ mod tests {
         assert_eq!(e.compare("not a version", "1.0"), None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn orders_are_antisymmetric_and_never_panic(
+            a in "[0-9]{1,2}(\\.[0-9]{1,2}){0,3}(-[a-z0-9.]{1,6})?((a|b|rc|\\.post|\\.dev)[0-9])?",
+            b in "[0-9]{1,2}(\\.[0-9]{1,2}){0,3}(-[a-z0-9.]{1,6})?((a|b|rc|\\.post|\\.dev)[0-9])?",
+            junk in "\\PC{0,20}",
+        ) {
+            for e in Ecosystem::ALL {
+                let ab = e.compare(&a, &b);
+                let ba = e.compare(&b, &a);
+                proptest::prop_assert_eq!(ab, ba.map(Ordering::reverse));
+                let _ = e.compare(&junk, &a);
+            }
+        }
+    }
+
     #[test]
     fn names_normalize_per_ecosystem() {
         assert_eq!(
