@@ -153,3 +153,42 @@ async fn keys_expire_by_themselves_and_use_one_hash_tag() {
         .unwrap();
     assert!((1..=500).contains(&pttl), "pttl {pttl}");
 }
+
+/// `INFO commandstats` count of a command.
+async fn calls(conn: &mut redis::aio::MultiplexedConnection, cmd: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn one_decision_is_one_evalsha_round_trip() {
+    let redis = RedisServer::start();
+    let limiter = RateLimiter::redis(
+        "/api/rt",
+        "100/min".parse().unwrap(),
+        RedisStore::new(&redis.url()).unwrap(),
+    );
+    // The first call loads the script (EVALSHA, NOSCRIPT, then EVAL or SCRIPT LOAD).
+    let _ = limiter.check(&key()).await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        assert!(matches!(limiter.check(&key()).await, Outcome::Decided(_)));
+    }
+    assert_eq!(calls(&mut conn, "evalsha").await, 20);
+    assert_eq!(calls(&mut conn, "eval").await, 0);
+    assert_eq!(calls(&mut conn, "script|load").await, 0);
+}

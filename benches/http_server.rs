@@ -1,0 +1,99 @@
+//! The HTTP servers `benches/http_limiter.sh` loads with wrk: an axum hello handler bare,
+//! behind Rampart's client-IP + rate-limit layers, and behind `tower_governor`.
+//!
+//! `http_server --serve bare|rampart|tower_governor 127.0.0.1:PORT` serves on one thread
+//! (the script pins it to one core). Run without `--serve` (as `cargo bench` does) it only
+//! says how to use it.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::routing::get;
+use rampart_core::units::Quota;
+use rampart_layers::client_ip::{ClientIpLayer, TrustedProxies};
+use rampart_layers::rate_limit::{KeyBy, RateLimitLayer, RateLimiter};
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+
+async fn hello() -> &'static str {
+    "Hello, World!"
+}
+
+fn app(mode: &str) -> Option<Router> {
+    let bare = Router::new().route("/", get(hello));
+    // Quotas no load test reaches, so every request measures the pass path of each limiter.
+    Some(match mode {
+        "bare" => bare,
+        "rampart" => {
+            let quota = Quota::new(NonZeroU32::MAX, Duration::from_secs(1));
+            bare.layer(RateLimitLayer::new(
+                RateLimiter::memory("/", quota),
+                KeyBy::client_ip(),
+            ))
+            .layer(
+                ClientIpLayer::new(TrustedProxies::none())
+                    .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+            )
+        }
+        // The client-IP layer alone, to split the cost between the two layers.
+        "client_ip" => bare.layer(
+            ClientIpLayer::new(TrustedProxies::none())
+                .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+        ),
+        "tower_governor" => {
+            let config = GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(u32::MAX)
+                .finish()?;
+            bare.layer(GovernorLayer::new(config))
+        }
+        _ => return None,
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mode, addr) = match args.as_slice() {
+        [flag, mode, addr] if flag == "--serve" => (mode.clone(), addr.clone()),
+        _ => {
+            eprintln!(
+                "http_server: load target for benches/http_limiter.sh; usage: http_server --serve bare|rampart|tower_governor ADDR"
+            );
+            return;
+        }
+    };
+    let Some(app) = app(&mode) else {
+        eprintln!("http_server: unknown mode {mode:?}");
+        std::process::exit(2);
+    };
+    let Ok(addr) = addr.parse::<SocketAddr>() else {
+        eprintln!("http_server: invalid address {addr:?}");
+        std::process::exit(2);
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("http_server: {e}");
+            std::process::exit(2);
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("http_server: {addr}: {e}");
+                std::process::exit(2);
+            }
+        };
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("http_server: {e}");
+        }
+    });
+}
