@@ -36,8 +36,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use rampart_core::{Control, EventKind, RouteKind};
 use serde::de::DeserializeOwned;
-use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service};
+use tower::util::{BoxCloneSyncService, Either, option_layer};
+use tower::{Layer, Service, ServiceBuilder};
 
 use crate::auth::Authenticator;
 use crate::csrf::Csrf;
@@ -214,43 +214,60 @@ where
     fn layer(&self, inner: S) -> Policy<R, E> {
         let cfg = &self.cfg;
         let missing = cfg.missing(self.kind);
-        let mut svc: Boxed<PolicyBody, R, E> = if !missing.is_empty() {
-            BoxCloneSyncService::new(Misconfigured {
+        if !missing.is_empty() {
+            let closed = Misconfigured {
                 kind: self.kind,
                 missing: Arc::new(missing),
                 _marker: std::marker::PhantomData,
-            })
-        } else {
-            let stack = self.kind.stack(cfg.rate_limit.is_some());
-            let has = |c: Control| stack.contains(&c);
-            let limit = cfg.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
-            let mut svc: Boxed<PolicyBody, R, E> = match &cfg.webhook {
-                Some(w) if has(Control::WebhookSignature) => {
-                    BoxCloneSyncService::new(w.clone().body_limit(limit).layer().layer(inner))
-                }
-                _ => {
-                    let mut body = BodyLimitLayer::new(limit);
-                    if let Some(v) = &cfg.validator {
-                        body = body.validate(v.clone());
-                    }
-                    BoxCloneSyncService::new(body.layer(inner))
-                }
             };
-            if let Some(a) = cfg.auth.as_ref().filter(|_| has(Control::Auth)) {
-                svc = BoxCloneSyncService::new(a.layer().layer(svc));
-            }
-            if let Some(c) = cfg.csrf.as_ref().filter(|_| has(Control::Csrf)) {
-                svc = BoxCloneSyncService::new(c.layer().layer(svc));
-            }
-            if let Some(r) = cfg.rate_limit.as_ref().filter(|_| has(Control::RateLimit)) {
-                svc = BoxCloneSyncService::new(r.layer(svc));
-            }
-            svc
-        };
-        if let Some(sink) = &cfg.events {
-            svc = BoxCloneSyncService::new(EventsLayer::new(sink.clone()).layer(svc));
+            let events = cfg.events.as_ref().map(|s| EventsLayer::new(s.clone()));
+            return Policy {
+                svc: BoxCloneSyncService::new(option_layer(events).layer(closed)),
+            };
         }
-        Policy { svc }
+        // One statically typed chain (absent controls are `Either::Right` pass-throughs),
+        // boxed once: routers clone a route's service per request, and this keeps that clone
+        // to one allocation and a few reference counts.
+        let stack = self.kind.stack(cfg.rate_limit.is_some());
+        let has = |c: Control| stack.contains(&c);
+        let limit = cfg.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
+        let body = match &cfg.webhook {
+            Some(w) if has(Control::WebhookSignature) => {
+                Either::Left(w.clone().body_limit(limit).layer().layer(inner))
+            }
+            _ => {
+                let mut body = BodyLimitLayer::new(limit);
+                if let Some(v) = &cfg.validator {
+                    body = body.validate(v.clone());
+                }
+                Either::Right(body.layer(inner))
+            }
+        };
+        let pick = |c: Control, on: bool| on && has(c);
+        let auth = cfg
+            .auth
+            .as_ref()
+            .filter(|_| pick(Control::Auth, true))
+            .map(Authenticator::layer);
+        let csrf = cfg
+            .csrf
+            .as_ref()
+            .filter(|_| pick(Control::Csrf, true))
+            .map(Csrf::layer);
+        let rate = cfg
+            .rate_limit
+            .clone()
+            .filter(|_| pick(Control::RateLimit, true));
+        let events = cfg.events.as_ref().map(|s| EventsLayer::new(s.clone()));
+        let chain = ServiceBuilder::new()
+            .option_layer(events)
+            .option_layer(rate)
+            .option_layer(csrf)
+            .option_layer(auth)
+            .service(body);
+        Policy {
+            svc: BoxCloneSyncService::new(chain),
+        }
     }
 }
 

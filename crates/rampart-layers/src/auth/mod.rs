@@ -51,8 +51,8 @@ enum Keys {
 #[derive(Clone)]
 pub struct Authenticator {
     keys: Arc<Keys>,
-    rules: JwtRules,
-    cookie: Option<String>,
+    rules: Arc<JwtRules>,
+    cookie: Option<Arc<str>>,
     clock: Arc<dyn Clock>,
     cache: Arc<cache::VerifiedCache>,
 }
@@ -86,7 +86,7 @@ impl Authenticator {
     fn with_keys(keys: Keys) -> Self {
         Authenticator {
             keys: Arc::new(keys),
-            rules: JwtRules::default(),
+            rules: Arc::new(JwtRules::default()),
             cookie: None,
             clock: Arc::new(SystemClock::new()),
             cache: Arc::new(cache::VerifiedCache::new(cache::DEFAULT_CAPACITY)),
@@ -96,28 +96,30 @@ impl Authenticator {
     /// Requires `iss` to be `issuer`.
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.rules.issuer = Some(issuer.into());
+        Arc::make_mut(&mut self.rules).issuer = Some(issuer.into());
         self
     }
 
     /// Requires `aud` to include `audience`.
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.rules.audience = Some(audience.into());
+        Arc::make_mut(&mut self.rules).audience = Some(audience.into());
         self
     }
 
     /// Accepts Clerk tokens whose `azp` is `origin` (call once per origin).
     #[must_use]
     pub fn authorized_party(mut self, origin: impl Into<String>) -> Self {
-        self.rules.authorized_parties.push(origin.into());
+        Arc::make_mut(&mut self.rules)
+            .authorized_parties
+            .push(origin.into());
         self
     }
 
     /// Clock skew allowed on `exp`/`nbf`, in seconds (default 30).
     #[must_use]
     pub fn leeway(mut self, secs: u64) -> Self {
-        self.rules.leeway = secs;
+        Arc::make_mut(&mut self.rules).leeway = secs;
         self
     }
 
@@ -125,7 +127,7 @@ impl Authenticator {
     /// (`__session` for Clerk).
     #[must_use]
     pub fn session_cookie(mut self, name: impl Into<String>) -> Self {
-        self.cookie = Some(name.into());
+        self.cookie = Some(Arc::from(name.into()));
         self
     }
 
