@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
+use foldhash::fast::RandomState;
+
 /// Remembers keys until their expiry. Shared by every request of a route (or of an app).
 pub trait ReplayStore: Send + Sync + fmt::Debug + 'static {
     /// Records `key` until `expires_at` (nanoseconds since the epoch) and returns `true` if it
@@ -29,7 +31,8 @@ pub struct MemoryReplayStore {
 
 #[derive(Default)]
 struct Inner {
-    seen: HashMap<String, u64>,
+    // foldhash: fast on short keys and seeded per process, so ids cannot be chosen to collide.
+    seen: HashMap<Box<str>, u64, RandomState>,
     next_sweep: usize,
 }
 
@@ -80,7 +83,7 @@ impl ReplayStore for MemoryReplayStore {
                 true
             }
             None => {
-                inner.seen.insert(key.to_string(), expires_at);
+                inner.seen.insert(key.into(), expires_at);
                 true
             }
         }

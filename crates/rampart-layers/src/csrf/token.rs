@@ -89,17 +89,21 @@ pub fn verify(
         .position(|&b| b == b'.')
         .ok_or(TokenError::Malformed)?;
     let (p, t) = (&token[..dot], &token[dot + 1..]);
-    let payload = URL_SAFE_NO_PAD
-        .decode(p)
+    // Decoded into stack buffers: a token is verified on every mutation.
+    let mut payload = [0u8; PAYLOAD_LEN + 3];
+    let mut tag = [0u8; 32 + 3];
+    let payload_len = URL_SAFE_NO_PAD
+        .decode_slice(p, &mut payload)
         .map_err(|_| TokenError::Malformed)?;
-    let tag = URL_SAFE_NO_PAD
-        .decode(t)
+    let tag_len = URL_SAFE_NO_PAD
+        .decode_slice(t, &mut tag)
         .map_err(|_| TokenError::Malformed)?;
-    if payload.len() != PAYLOAD_LEN || tag.len() != 32 {
+    if payload_len != PAYLOAD_LEN || tag_len != 32 {
         return Err(TokenError::Malformed);
     }
-    let expected = mac(secret, session, &payload);
-    if !bool::from(expected.ct_eq(tag.as_slice())) {
+    let (payload, tag) = (&payload[..PAYLOAD_LEN], &tag[..32]);
+    let expected = mac(secret, session, payload);
+    if !bool::from(expected.ct_eq(tag)) {
         return Err(TokenError::BadSignature);
     }
     let mut exp = [0u8; 8];

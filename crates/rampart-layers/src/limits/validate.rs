@@ -127,19 +127,14 @@ pub trait Validate {
 
 /// True for `application/json` and `application/*+json`, with or without parameters.
 pub fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|m| {
-            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-        })
+    let Some(v) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let m = v.split(';').next().unwrap_or("").trim();
+    m.eq_ignore_ascii_case("application/json")
+        || (m.len() > 17
+            && m[..12].eq_ignore_ascii_case("application/")
+            && m[m.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
 /// Parses `body` as `T` and validates it; every problem comes back as a field error.

@@ -1,0 +1,394 @@
+//! HTTP throughput of an axum handler behind the full `protected-mutation` stack against the
+//! same handler bare, measured with wrk on 127.0.0.1 in the same run.
+//!
+//! `cargo bench --bench protect_http` (needs `wrk` and `openssl`). The server runs on one
+//! tokio thread pinned to CPU 0, wrk on CPU 1 (`taskset`); rounds alternate bare and
+//! protected. The protected route runs client IP → rate limit → CSRF (single-use tokens: each
+//! request carries a fresh one from a pre-issued pool) → RS256 JWT → body limit and JSON
+//! validation, inside events, security headers and safe errors, as in `secure_app`. Both
+//! routes get the same request (headers and body), so wrk's cost is the same for both.
+//!
+//! First, without sockets, each route is called in-process to split the stack's cost:
+//! `/bare` (handler alone), `/shell` (plus client IP, safe errors, headers, events),
+//! `/validated` (plus body limit and JSON validation), `/csrf`, `/csrf-auth`, `/protected`
+//! (the whole `protected-mutation` policy, rate limit included).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Extension};
+use axum::routing::post;
+use axum::{Json, Router};
+use rampart_core::config::Environment;
+use rampart_core::units::Quota;
+use rampart_core::{Clock, RouteKind, SystemClock};
+use rampart_layers::auth::Authenticator;
+use rampart_layers::client_ip::{ClientIpLayer, TrustedProxies};
+use rampart_layers::csrf::{Csrf, CsrfConfig};
+use rampart_layers::errors::SafeErrorsLayer;
+use rampart_layers::events::{EventsLayer, NullSink};
+use rampart_layers::headers::SecurityHeaders;
+use rampart_layers::limits::{FieldErrors, Valid, Validate};
+use rampart_layers::policy::{PolicyConfig, policy};
+use rampart_layers::rate_limit::{KeyBy, RateLimitLayer, RateLimiter};
+use serde_json::{Value, json};
+
+const ROUNDS: usize = 3;
+const SECONDS: u64 = 3;
+const CONNECTIONS: usize = 32;
+/// Fresh single-use CSRF tokens issued before each protected round.
+const TOKENS: usize = 200_000;
+const SESSION: &str = "benchsession0123456789abcdefghijkl";
+const BODY: &str = r#"{"name":"a pen"}"#;
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct NewItem {
+    name: String,
+}
+
+impl Validate for NewItem {
+    fn validate(&self, v: &mut FieldErrors) {
+        v.length("name", &self.name, 1, 200);
+    }
+}
+
+async fn bare(_body: axum::body::Bytes) -> Json<Value> {
+    Json(json!({"success": true}))
+}
+
+async fn protected(Extension(Valid(item)): Extension<Valid<NewItem>>) -> Json<Value> {
+    Json(json!({"success": !item.name.is_empty()}))
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl not found");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {args:?} failed");
+    out.stdout
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..=c.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A fresh RSA key pair (made at run time) and a token signed by it.
+fn jwt(dir: &std::path::Path) -> (Vec<u8>, String) {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "k.pem",
+        ],
+        b"",
+    );
+    let public = openssl(dir, &["pkey", "-in", "k.pem", "-pubout"], b"");
+    let exp = SystemClock::new().now_nanos() / 1_000_000_000 + 3600;
+    let input = format!(
+        "{}.{}",
+        b64url(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b64url(
+            json!({"sub": "user_bench", "exp": exp})
+                .to_string()
+                .as_bytes()
+        )
+    );
+    let sig = openssl(
+        dir,
+        &["dgst", "-sha256", "-sign", "k.pem"],
+        input.as_bytes(),
+    );
+    (public, format!("{input}.{}", b64url(&sig)))
+}
+
+fn app(csrf: Csrf, auth: Authenticator) -> Router {
+    let limiter = RateLimiter::memory("/protected", Quota::per_minute(NonZeroU32::MAX));
+    let cfg = PolicyConfig::new()
+        .csrf(csrf.clone())
+        .auth(auth.clone())
+        .rate_limit(RateLimitLayer::new(limiter, KeyBy::client_ip()))
+        .json::<NewItem>();
+    let env = Environment::Production;
+    // Partial stacks, for the in-process breakdown of where the cost goes.
+    let body_only = PolicyConfig::new().json::<NewItem>();
+    let validated = || {
+        post(protected)
+            .layer::<_, std::convert::Infallible>(policy(RouteKind::PublicRead, &body_only))
+    };
+    let stack = Router::new()
+        .route(
+            "/protected",
+            post(protected).layer(policy(RouteKind::ProtectedMutation, &cfg)),
+        )
+        .route("/shell", post(bare))
+        .route("/validated", validated())
+        .route(
+            "/csrf",
+            validated().layer::<_, std::convert::Infallible>(csrf.layer()),
+        )
+        .route(
+            "/csrf-auth",
+            validated()
+                .layer::<_, std::convert::Infallible>(auth.layer())
+                .layer::<_, std::convert::Infallible>(csrf.layer()),
+        )
+        .layer(
+            ClientIpLayer::new(TrustedProxies::none())
+                .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+        )
+        .layer(SafeErrorsLayer::new(env))
+        .layer(SecurityHeaders::new(env).layer())
+        .layer(EventsLayer::new(Arc::new(NullSink)));
+    Router::new().route("/bare", post(bare)).merge(stack)
+}
+
+/// This process's CPU time so far, in seconds (user + system, from /proc; 10 ms ticks).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs wrk against `path`: requests/s, non-2xx count, server CPU microseconds per request.
+fn wrk(addr: SocketAddr, path: &str, script: &std::path::Path) -> (f64, u64, f64) {
+    let cpu = cpu_seconds();
+    let out = Command::new("taskset")
+        .args(["-c", "1", "wrk", "-t1"])
+        .arg(format!("-c{CONNECTIONS}"))
+        .arg(format!("-d{SECONDS}s"))
+        .arg("-s")
+        .arg(script)
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .expect("wrk not found");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk output:\n{text}"));
+    let non2xx = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Non-2xx or 3xx responses:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let total = rps * SECONDS as f64;
+    (rps, non2xx, (cpu_seconds() - cpu) * 1e6 / total)
+}
+
+/// The stack's own cost, without sockets: each route called in-process `n` times; returns
+/// nanoseconds per request for bare and protected.
+fn in_process(
+    app: &Router,
+    jwt: &str,
+    csrf: &Csrf,
+    headers: &axum::http::HeaderMap,
+) -> Vec<(&'static str, f64)> {
+    use tower::ServiceExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let n = 100_000;
+    let peer = ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
+    let req = |path: &str, token: &str| {
+        let mut r = axum::http::Request::post(path)
+            .header("content-type", "application/json")
+            .header("cookie", format!("rampart_session={SESSION}"))
+            .header("authorization", format!("Bearer {jwt}"))
+            .header("x-csrf-token", token)
+            .body(axum::body::Body::from(BODY))
+            .unwrap();
+        r.extensions_mut().insert(peer);
+        r
+    };
+    let clock = SystemClock::new();
+    // As `serve` does: layers are applied to the routes once, not per request.
+    let app = app.clone().with_state::<()>(());
+    let time = |path: &str| {
+        // Fresh single-use tokens for every route.
+        let reqs: Vec<_> = (0..n)
+            .map(|_| req(path, &csrf.issue(headers).unwrap().token))
+            .collect();
+        let start = clock.now_nanos();
+        rt.block_on(async {
+            for r in reqs {
+                let res = app.clone().oneshot(r).await.unwrap();
+                assert!(res.status().is_success(), "{path}: {}", res.status());
+            }
+        });
+        (clock.now_nanos() - start) as f64 / n as f64
+    };
+    [
+        "/bare",
+        "/shell",
+        "/validated",
+        "/csrf",
+        "/csrf-auth",
+        "/protected",
+    ]
+    .into_iter()
+    .map(|p| (p, time(p)))
+    .collect()
+}
+
+/// One protected request must pass before anything is measured.
+fn check(addr: SocketAddr, jwt: &str, csrf: &Csrf, headers: &axum::http::HeaderMap) {
+    use std::io::Read;
+    let t = csrf.issue(headers).unwrap().token;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /protected HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nCookie: rampart_session={SESSION}\r\nAuthorization: Bearer {jwt}\r\nX-CSRF-Token: {t}\r\nContent-Length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert!(
+        out.starts_with("HTTP/1.1 200"),
+        "the protected route refused the bench request:\n{out}"
+    );
+}
+
+fn main() {
+    // Pin this process (the server) to CPU 0; wrk runs on CPU 1.
+    let pid = std::process::id().to_string();
+    let _ = Command::new("taskset")
+        .args(["-a", "-p", "-c", "0", &pid])
+        .output();
+
+    let dir = std::env::temp_dir().join(format!("rampart-bench-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (public, token) = jwt(&dir);
+    let csrf = Csrf::new(CsrfConfig::new("bench-csrf-secret-0123456789abcdefghijkl")).unwrap();
+    let auth = Authenticator::from_pem(&public).unwrap();
+
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        axum::http::header::COOKIE,
+        format!("rampart_session={SESSION}").parse().unwrap(),
+    );
+    let tokens_path = dir.join("tokens.txt");
+    let issue_tokens = |csrf: &Csrf| {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&tokens_path).unwrap());
+        for _ in 0..TOKENS {
+            writeln!(f, "{}", csrf.issue(&headers).unwrap().token).unwrap();
+        }
+    };
+    issue_tokens(&csrf);
+    let script = dir.join("bench.lua");
+    std::fs::write(
+        &script,
+        format!(
+            r#"
+-- Requests are built once, at start-up, so that wrk spends its time sending them.
+local reqs = {{}}
+local i = 0
+init = function(args)
+  for line in io.lines("{tokens}") do
+    reqs[#reqs + 1] = wrk.format("POST", nil, {{
+      ["Content-Type"] = "application/json",
+      ["Cookie"] = "rampart_session={SESSION}",
+      ["Authorization"] = "Bearer {token}",
+      ["X-CSRF-Token"] = line,
+    }}, '{BODY}')
+  end
+end
+request = function()
+  i = i + 1
+  return reqs[i] or reqs[#reqs]
+end
+"#,
+            tokens = tokens_path.display()
+        ),
+    )
+    .unwrap();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = app(csrf.clone(), auth);
+    // In-process, no sockets: what each part of the stack costs per request.
+    println!("| in-process route (no sockets) | µs/request |");
+    println!("|---|---|");
+    for (route, ns) in in_process(&app, &token, &csrf, &headers) {
+        println!("| {route} | {:.2} |", ns / 1e3);
+    }
+    if std::env::args().any(|a| a == "--in-process") {
+        return;
+    }
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        })
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    check(addr, &token, &csrf, &headers);
+
+    let mut bare_rps = Vec::new();
+    let mut protected_rps = Vec::new();
+    for round in 1..=ROUNDS {
+        let (b, b_bad, b_cpu) = wrk(addr, "/bare", &script);
+        // Tokens are single-use: each protected round gets a freshly issued pool.
+        issue_tokens(&csrf);
+        let (p, p_bad, p_cpu) = wrk(addr, "/protected", &script);
+        println!(
+            "round {round}: bare {b:.0} req/s ({b_bad} non-2xx, {b_cpu:.1} µs CPU/req), protected {p:.0} req/s ({p_bad} non-2xx, {p_cpu:.1} µs CPU/req)"
+        );
+        bare_rps.push(b);
+        protected_rps.push(p);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (b, p) = (median(&mut bare_rps), median(&mut protected_rps));
+    println!("| route | requests/s (median of {ROUNDS}) | ratio |");
+    println!("|---|---|---|");
+    println!("| bare handler | {b:.0} | 1.00 |");
+    println!("| protected-mutation stack | {p:.0} | {:.2} |", p / b);
+    let _ = std::fs::remove_dir_all(&dir);
+}
