@@ -162,11 +162,42 @@ pub fn parse_file(path: &Path) -> Result<Lockfile, LockfileError> {
             at,
             message,
         })
-        .map(|(kind, packages)| Lockfile {
-            path: path.to_path_buf(),
-            kind,
-            packages: dedupe(packages),
+        .map(|(kind, mut packages)| {
+            if matches!(name, "yarn.lock" | "pnpm-lock.yaml") {
+                mark_direct_from_manifest(path, &mut packages);
+            }
+            Lockfile {
+                path: path.to_path_buf(),
+                kind,
+                packages: dedupe(packages),
+            }
         })
+}
+
+/// yarn and pnpm lockfiles do not say which packages the project itself depends on: the
+/// `package.json` next to them does. Unreadable or odd manifests leave everything transitive.
+fn mark_direct_from_manifest(lockfile: &Path, packages: &mut [Package]) {
+    let manifest = lockfile.with_file_name("package.json");
+    let Ok(meta) = std::fs::metadata(&manifest) else {
+        return;
+    };
+    if meta.len() > 16 << 20 {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(&manifest) else {
+        return;
+    };
+    let Ok(serde_json::Value::Object(doc)) = serde_json::from_str(&text) else {
+        return;
+    };
+    let direct: BTreeSet<&str> = ["dependencies", "devDependencies", "optionalDependencies"]
+        .iter()
+        .filter_map(|k| doc.get(*k).and_then(serde_json::Value::as_object))
+        .flat_map(|m| m.keys().map(String::as_str))
+        .collect();
+    for p in packages.iter_mut() {
+        p.direct |= direct.contains(p.name.as_str());
+    }
 }
 
 /// A parse failure: where (`line:col` or a path into the document) and what.

@@ -238,3 +238,29 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn yarn_and_pnpm_take_direct_dependencies_from_package_json() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("vulnerable/yarn-classic/yarn.lock"),
+        d.path().join("yarn.lock"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("package.json"),
+        r#"{"dependencies": {"lodash": "^4.17.10"}, "devDependencies": {"minimist": "1.2.0"}}"#,
+    )
+    .unwrap();
+    let l = parse_file(&d.path().join("yarn.lock")).unwrap();
+    let direct: Vec<&str> = l
+        .packages
+        .iter()
+        .filter(|p| p.direct)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(direct, vec!["lodash", "minimist"]);
+    std::fs::write(d.path().join("package.json"), "not json").unwrap();
+    let l = parse_file(&d.path().join("yarn.lock")).unwrap();
+    assert!(l.packages.iter().all(|p| !p.direct));
+}
