@@ -193,3 +193,58 @@ impl JwksCache {
         Ok(keys)
     }
 }
+
+/// Fetches a JWKS over HTTPS (`https://<clerk-frontend-api>/.well-known/jwks.json`, say) with
+/// a blocking client on tokio's blocking pool; 5 s timeouts, 1 MiB at most, the system trust
+/// store.
+#[cfg(feature = "jwks-url")]
+#[derive(Debug, Clone)]
+pub struct UrlJwks {
+    url: String,
+    agent: ureq::Agent,
+}
+
+#[cfg(feature = "jwks-url")]
+impl UrlJwks {
+    /// A fetcher for `url` (`http://` is accepted for tests and private networks).
+    pub fn new(url: impl Into<String>) -> Self {
+        let timeout = Some(Duration::from_secs(5));
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(timeout)
+            .timeout_recv_response(timeout)
+            .timeout_recv_body(timeout)
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                    .build(),
+            )
+            .build()
+            .into();
+        UrlJwks {
+            url: url.into(),
+            agent,
+        }
+    }
+}
+
+#[cfg(feature = "jwks-url")]
+impl JwksFetch for UrlJwks {
+    fn fetch(&self) -> BoxFuture<Result<String, String>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let url = this.url.clone();
+            let fetched = tokio::task::spawn_blocking(move || {
+                this.agent
+                    .get(&this.url)
+                    .call()
+                    .and_then(|mut r| r.body_mut().with_config().limit(1 << 20).read_to_string())
+            })
+            .await;
+            match fetched {
+                Ok(Ok(text)) => Ok(text),
+                Ok(Err(e)) => Err(format!("{url}: {e}")),
+                Err(e) => Err(format!("{url}: {e}")),
+            }
+        })
+    }
+}

@@ -34,6 +34,8 @@ use pin_project_lite::pin_project;
 use rampart_core::{Clock, EventKind, SystemClock};
 use tower::{Layer, Service};
 
+#[cfg(feature = "jwks-url")]
+pub use jwks::UrlJwks;
 pub use jwks::{FileJwks, JwksCache, JwksFetch, parse_jwks};
 pub use jwt::{Claims, JwtFailure, JwtRules, KeyError, VerifyKey};
 

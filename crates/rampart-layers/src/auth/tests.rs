@@ -277,6 +277,48 @@ async fn jwks_file_follows_rotation() {
     assert_eq!(call(&a, Some(&t2)).await.0, StatusCode::OK);
 }
 
+/// A JWKS served over plain HTTP on 127.0.0.1, fetched by [`UrlJwks`].
+#[cfg(feature = "jwks-url")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_url_is_fetched_and_cached() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let keys = Keys::get();
+    let doc = serde_json::json!({ "keys": [keys.jwk("rsa", "k1")] }).to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let served = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { break };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            served.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{doc}",
+                doc.len()
+            );
+        }
+    });
+    let clock = Arc::new(ManualClock::new(NOW * 1_000_000_000));
+    let cache = JwksCache::new(
+        Arc::new(UrlJwks::new(format!("http://{addr}/.well-known/jwks.json"))),
+        clock.clone(),
+    );
+    let a = Authenticator::from_jwks(cache).clock(clock);
+    let t = token(Algorithm::RS256, "rsa.key", Some("k1"), claims(NOW + 60));
+    assert_eq!(call(&a, Some(&t)).await.0, StatusCode::OK);
+    let t2 = token(Algorithm::RS256, "rsa.key", Some("k1"), claims(NOW + 61));
+    assert_eq!(call(&a, Some(&t2)).await.0, StatusCode::OK);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the second token used the cached keys"
+    );
+}
+
 #[test]
 fn jwks_skips_symmetric_and_encryption_keys() {
     let doc = serde_json::json!({"keys": [
