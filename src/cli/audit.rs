@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use rampart_check::audit::{self, Ecosystem, Options, Registries, update};
 use rampart_check::report::{Format, render};
 use rampart_core::Severity;
-use rampart_core::config::EnvMap;
 
 use super::{Context, Outcome};
 
@@ -46,17 +45,6 @@ pub(crate) struct Args {
     format: String,
 }
 
-/// The default database directory: `$XDG_CACHE_HOME/rampart/osv`, else `~/.cache/rampart/osv`.
-fn default_db(env: &EnvMap) -> PathBuf {
-    let cache = env
-        .get("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    cache.join("rampart").join("osv")
-}
-
 pub(crate) fn run(ctx: &Context, args: Args) -> anyhow::Result<Outcome> {
     let config = ctx.load_config(Some(&args.path))?;
     let env = rampart_core::config::process_env();
@@ -65,7 +53,7 @@ pub(crate) fn run(ctx: &Context, args: Args) -> anyhow::Result<Outcome> {
         .db
         .clone()
         .or_else(|| cfg.db.clone())
-        .unwrap_or_else(|| default_db(&env));
+        .unwrap_or_else(|| audit::default_db(&env));
     if !args.path.exists() {
         anyhow::bail!("{}: no such file or directory", args.path.display());
     }
@@ -101,6 +89,17 @@ pub(crate) fn run(ctx: &Context, args: Args) -> anyhow::Result<Outcome> {
         git: true,
     };
     let report = audit::audit(&opts)?;
+    if report.summary["lockfiles"]
+        .as_array()
+        .is_some_and(Vec::is_empty)
+    {
+        writeln!(
+            std::io::stderr(),
+            "rampart audit: no lockfile found under {} (looked for {})",
+            args.path.display(),
+            audit::lockfile::LOCKFILE_NAMES.join(", ")
+        )?;
+    }
     let format: Format = args.format.parse()?;
     let threshold: Severity = match &args.fail_on {
         Some(s) => s.parse()?,

@@ -301,3 +301,37 @@ fn unreachable_registries_are_skipped_offline() {
         .to_string();
     assert!(status.starts_with("skipped: offline"), "{status}");
 }
+
+#[test]
+fn no_lockfile_is_said_on_stderr() {
+    let mut r = Rampart::new();
+    let run = r.run(&[
+        "audit",
+        "--db",
+        &fixture("osv"),
+        "--offline",
+        "--format",
+        "json",
+    ]);
+    run.code(0);
+    assert!(run.stderr.contains("no lockfile found"), "{}", run.stderr);
+    assert_eq!(json(&run.stdout)["summary"]["packages"], 0);
+}
+
+#[test]
+fn default_database_lives_in_the_cache_directory() {
+    let mut r = Rampart::new();
+    r.write("requirements.txt", "requests==2.19.1\n");
+    let cache = r.path("cache");
+    let osv = cache.join("rampart/osv/PyPI");
+    std::fs::create_dir_all(&osv).unwrap();
+    std::fs::copy(
+        fixture("osv/PyPI/PYSEC-2018-28.json"),
+        osv.join("PYSEC-2018-28.json"),
+    )
+    .unwrap();
+    r.env("XDG_CACHE_HOME", cache.to_str().unwrap());
+    let run = r.run(&["audit", "--offline", "--format", "json"]);
+    run.code(1);
+    assert!(run.stdout.contains("PYSEC-2018-28"), "{}", run.stdout);
+}

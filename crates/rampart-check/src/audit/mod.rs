@@ -101,6 +101,18 @@ impl Options {
     }
 }
 
+/// The default database directory: `$XDG_CACHE_HOME/rampart/osv`, else
+/// `$HOME/.cache/rampart/osv`, from the environment passed in.
+pub fn default_db(env: &rampart_core::config::EnvMap) -> PathBuf {
+    let cache = env
+        .get("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| Path::new(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache.join("rampart").join("osv")
+}
+
 /// The primary id of a group of aliased advisories: the ecosystem's own database first.
 fn id_rank(eco: Ecosystem, id: &str) -> u8 {
     let order: &[&str] = match eco {
