@@ -192,3 +192,16 @@ async fn one_decision_is_one_evalsha_round_trip() {
     assert_eq!(calls(&mut conn, "eval").await, 0);
     assert_eq!(calls(&mut conn, "script|load").await, 0);
 }
+
+#[test]
+fn the_store_follows_the_limiter_section() {
+    use rampart_core::config::{LimiterConfig, LimiterStore};
+    let mut cfg = LimiterConfig::default();
+    assert!(RedisStore::from_config(&cfg).unwrap().is_none());
+    cfg.store = LimiterStore::Redis;
+    assert!(RedisStore::from_config(&cfg).is_err());
+    cfg.redis_url = Some("redis://127.0.0.1:1/".into());
+    cfg.key_prefix = "shop".into();
+    let store = RedisStore::from_config(&cfg).unwrap().unwrap();
+    assert!(store.state_key("/x", &key()).starts_with("shop:rl:{"));
+}

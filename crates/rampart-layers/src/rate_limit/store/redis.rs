@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rampart_core::config::{LimiterConfig, LimiterStore};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
@@ -91,6 +92,24 @@ impl RedisStore {
                 open_until: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// The store `[limiter]` describes (URL, key prefix, timeout), or `None` for
+    /// `store = "memory"`. Pair it with `on_store_error` and `ipv6_prefix` from the same section.
+    pub fn from_config(cfg: &LimiterConfig) -> Result<Option<Self>, RedisStoreError> {
+        match cfg.store {
+            LimiterStore::Memory => Ok(None),
+            LimiterStore::Redis => {
+                let url = cfg.redis_url.as_deref().ok_or_else(|| {
+                    RedisStoreError::Url("[limiter] store = \"redis\" needs redis_url".into())
+                })?;
+                Ok(Some(
+                    RedisStore::new(url)?
+                        .key_prefix(&cfg.key_prefix)
+                        .timeout(cfg.timeout.0),
+                ))
+            }
+        }
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
