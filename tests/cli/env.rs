@@ -161,3 +161,51 @@ fn bad_input_exits_2_with_one_line() {
     assert!(run.stderr.contains("1BAD"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
+
+#[test]
+fn committed_local_file_and_production_profile() {
+    let mut r = Rampart::new();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    r.write(".env.local", &format!("CSRF_SECRET={}\n", secret('c')))
+        .write(".env.production", "SESSION_SECRET=changeme\n");
+    git(r.dir(), &["init", "-q"]);
+    git(r.dir(), &["add", ".env.local"]);
+    git(r.dir(), &["commit", "-qm", "oops"]);
+    let run = r.run(&[
+        "env",
+        "check",
+        "--preset",
+        "none",
+        "--profile",
+        "production",
+        "--format",
+        "json",
+    ]);
+    run.code(1);
+    let v = json(&run.stdout);
+    let got = rules(&v);
+    assert!(
+        got.contains(&("env_file_committed".into(), ".env.local".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("env_file_not_ignored".into(), ".env.local".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("placeholder_value".into(), "SESSION_SECRET".into())),
+        "{got:?}"
+    );
+    assert_eq!(v["summary"]["profiles"], serde_json::json!(["production"]));
+}
