@@ -241,6 +241,8 @@ where
             other => return other,
         };
         let h = res.headers_mut();
+        // One growth of the map instead of several as the headers go in.
+        h.reserve(this.prepared.fixed.len() + 1);
         for (name, value) in &this.prepared.fixed {
             if !h.contains_key(name) {
                 h.insert(name.clone(), value.clone());
