@@ -264,3 +264,17 @@ fn yarn_and_pnpm_take_direct_dependencies_from_package_json() {
     let l = parse_file(&d.path().join("yarn.lock")).unwrap();
     assert!(l.packages.iter().all(|p| !p.direct));
 }
+
+#[test]
+fn yarn_classic_aliases_resolve_to_the_real_package() {
+    let text = "\"string-width-cjs@npm:string-width@^4.2.0\":\n  version \"4.2.3\"\n\n\"@scope/x@npm:@scope/real@^1\":\n  version \"1.0.1\"\n";
+    let (_, got) = parse_str("yarn.lock", text).unwrap();
+    let names: Vec<(&str, &str)> = got
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("string-width", "4.2.3"), ("@scope/real", "1.0.1")]
+    );
+}

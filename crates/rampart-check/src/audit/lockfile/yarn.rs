@@ -58,6 +58,11 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
             if berry && !first.contains("@npm:") {
                 continue;
             }
+            // An alias (`alias@npm:real@range`) installs the real package.
+            let name = match first.split_once("@npm:").map(|(_, t)| (t, spec_name(t))) {
+                Some((_, Some(real))) => real,
+                _ => name,
+            };
             current = Some((i + 1, name.to_string()));
             continue;
         }
