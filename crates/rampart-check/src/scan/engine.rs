@@ -206,6 +206,7 @@ impl Engine {
             };
             let key = caps
                 .name("k")
+                .or_else(|| caps.name("k2"))
                 .and_then(|k| std::str::from_utf8(k.as_bytes()).ok());
             let separator = caps
                 .name("sep")
@@ -327,6 +328,10 @@ fn line_end(buf: &[u8], at: usize) -> usize {
 fn window(buf: &[u8], start: usize, end: usize, reach: Reach) -> (usize, usize) {
     match reach {
         Reach::Following(n) => (start, (end + n).min(buf.len())),
+        Reach::LineAndFollowing(n) => (
+            line_start(buf, start).max(start.saturating_sub(WINDOW_BEFORE)),
+            (end + n).min(buf.len()),
+        ),
         Reach::Line => {
             let ls = line_start(buf, start);
             let le = line_end(buf, end);

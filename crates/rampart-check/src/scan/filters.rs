@@ -583,6 +583,15 @@ fn public_name(key: &str) -> bool {
     PUBLIC.iter().any(|p| key.contains(p)) || SUFFIXES.iter().any(|s| key.ends_with(s))
 }
 
+/// XML elements and `<add key="…" value="…"/>` entries: judged as quoted assignments.
+pub(crate) fn xml(c: &Candidate<'_>) -> bool {
+    generic(&Candidate {
+        quoted: true,
+        separator: Some("="),
+        ..*c
+    })
+}
+
 /// Assignments to secret-looking names, gated by the value's shape and entropy.
 pub(crate) fn generic(c: &Candidate<'_>) -> bool {
     let v = c.secret;
@@ -607,8 +616,13 @@ pub(crate) fn generic(c: &Candidate<'_>) -> bool {
     if !c.quoted && !c.config_file && !c.inline {
         return false;
     }
-    // JWTs are the jwt rule's: it decodes them (and knows the public ones).
-    if has_placeholder_word(v) || v.starts_with("eyJ") {
+    // JWTs are the jwt rule's: it decodes them (and knows the public ones). Publishable keys
+    // are public wherever they are assigned.
+    if has_placeholder_word(v)
+        || v.starts_with("eyJ")
+        || v.starts_with("pk_")
+        || v.starts_with("pk.")
+    {
         return false;
     }
     let password = key.contains("pass") || key.contains("pwd");

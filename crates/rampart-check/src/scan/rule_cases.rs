@@ -391,6 +391,17 @@ fn cases() -> Vec<(&'static str, &'static str, String, String)> {
             format!("SESSION_SECRET={A36}"),
             "SESSION_SECRET=change-me-please".into(),
         ),
+        (
+            "xml_secret",
+            "web.config",
+            format!(
+                "<add key=\"StripeApiKey\" value=\"{A36}\" />\n<password>{}</password>",
+                "Vq8rT2xLm9Zk"
+            ),
+            "<add key=\"ApiKeyHeader\" value=\"X-Api-Key\" />\n<password>${DB_PASSWORD}</password>"
+                .into(),
+        ),
+        ("env_list_secret", "deploy.yaml", format!("        - name: DB_PASSWORD\n          value: \"{}\"", "Vq8rT2xLm9Zk"), "        - name: DB_PASSWORD\n          valueFrom:\n            secretKeyRef: {name: db, key: password}".into()),
     ]
 }
 

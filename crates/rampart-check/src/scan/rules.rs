@@ -44,6 +44,8 @@ pub type Check = fn(&Candidate<'_>) -> bool;
 pub enum Reach {
     /// The keyword's line (a window of it, for very long lines).
     Line,
+    /// The keyword's line and this many bytes after the keyword.
+    LineAndFollowing(usize),
     /// From the keyword on, across lines, this many bytes.
     Following(usize),
 }
@@ -176,7 +178,7 @@ pub static RULES: &[Rule] = &[
         severity: Critical,
         keywords: &["aws", "secret_access_key", "secretaccesskey"],
         case_sensitive: false,
-        pattern: r"(?i:aws[A-Za-z0-9_.\-]{0,24}secret|secret_?access_?key)[A-Za-z0-9_.\-]{0,24}[\x22'`]?\s*(?:=|:|:=|=>|,)\s*[\x22'`]?(?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
+        pattern: r"(?i:aws[A-Za-z0-9_.\-]{0,24}secret|secret_?access_?key)[A-Za-z0-9_.\-]{0,24}[\x22'`\]]{0,2}\s*(?:=|:|:=|=>|,)\s*[\x22'`]?(?P<s>[A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)",
         check: filters::high_entropy_40,
         reach: Reach::Line,
     },
@@ -549,6 +551,26 @@ pub static RULES: &[Rule] = &[
         filters::jwt,
     ),
     Rule {
+        id: "xml_secret",
+        description: "a secret-looking value in an XML element or .NET appSettings entry",
+        severity: High,
+        keywords: &["secret", "passw", "token", "apikey", "api_key", "api-key"],
+        case_sensitive: false,
+        pattern: r"<(?P<k>(?i:[a-z0-9_.\-]*(?:secret|passw(?:or)?d|token|api[_\-]?key)[a-z0-9_.\-]*))>(?P<s>[^<\s]{6,256})</|(?i:key)=\x22(?P<k2>(?i:[a-z0-9_.:\-]*(?:secret|passw(?:or)?d|token|api[_\-]?key)[a-z0-9_.\-]*))\x22\s+(?i:value)=\x22(?P<u>[^\x22\s]{6,256})\x22",
+        check: filters::xml,
+        reach: Reach::Line,
+    },
+    Rule {
+        id: "env_list_secret",
+        description: "a secret-looking value in a name/value list (Kubernetes env, CI variables)",
+        severity: High,
+        keywords: &["secret", "passw", "token", "api_key", "apikey"],
+        case_sensitive: false,
+        pattern: r"(?:name|key):\s*[\x22']?(?P<k>(?i:[a-z0-9_.\-]*(?:secret|passw(?:or)?d|token|api_?key)[a-z0-9_.\-]*))[\x22']?\s*\r?\n\s*value:\s*(?:[\x22'](?P<s>[^\x22'\r\n]{6,256})[\x22']|(?P<u>[^\s\x22'#]{6,256}))",
+        check: filters::generic,
+        reach: Reach::LineAndFollowing(256),
+    },
+    Rule {
         id: "generic_secret",
         description: "a secret-looking value assigned to a secret-looking name",
         severity: High,
@@ -576,7 +598,7 @@ pub static RULES: &[Rule] = &[
             "-key",
         ],
         case_sensitive: false,
-        pattern: r"(?:(?P<q>[\x22'])|(?P<pre>[?&;]))?(?P<k>(?i:[a-z0-9_.\-]*(?:secret|passw(?:or)?d|pwd|token|api[_.\-]?key|access[_.\-]?key|private[_.\-]?key|auth[_.\-]?key|credentials?|signing[_.\-]?key|encryption[_.\-]?key|master[_.\-]?key|[a-z0-9]+[_\-]key)[a-z0-9_.\-]*))\\?[\x22'`\]]?\s*(?P<sep>=|:=|:|=>|\|\|=|\?\?=|,)\s*(?:(?:[a-zA-Z]*\\?[\x22'`](?P<s>[^\x22'`\r\n\\]{6,256})\\?[\x22'`])|(?P<u>[^\s\x22'`,;&)\]}<]{6,256}))",
+        pattern: r"(?:(?P<q>[\x22'])|(?P<pre>[?&;]))?(?P<k>(?i:[a-z0-9_.\-]*(?:secret|passw(?:or)?d|pwd|token|api[_.\-]?key|access[_.\-]?key|private[_.\-]?key|auth[_.\-]?key|credentials?|signing[_.\-]?key|encryption[_.\-]?key|master[_.\-]?key|[a-z0-9]+[_\-]key)[a-z0-9_.\-]*))\\?[\x22'`\]]{0,2}\s*(?P<sep>=|:=|:|=>|\|\|=|\?\?=|,)\s*(?:(?:(?:[A-Za-z_][A-Za-z0-9_.]*\(\s*)?[a-zA-Z]*\\?[\x22'`](?P<s>[^\x22'`\r\n\\]{6,256})\\?[\x22'`])|(?P<u>[^\s\x22'`,;&)\]}<]{6,256}))",
         check: filters::generic,
         reach: Reach::Line,
     },
