@@ -207,6 +207,7 @@ impl CsrfFailure {
 
 struct Inner {
     cfg: CsrfConfig,
+    key: token::TokenKey,
     header: HeaderName,
 }
 
@@ -235,6 +236,7 @@ impl Csrf {
         }
         Ok(Csrf {
             inner: Arc::new(Inner {
+                key: token::TokenKey::new(&cfg.secret),
                 cfg,
                 header: HeaderName::from_static(HEADER),
             }),
@@ -261,7 +263,7 @@ impl Csrf {
         let mut nonce = [0u8; token::NONCE_LEN];
         getrandom_fill(&mut nonce)?;
         let expires_at = self.now_secs() + cfg.ttl.as_secs();
-        let token = token::issue(&cfg.secret, &session, &nonce, expires_at);
+        let token = token::issue(&self.inner.key, &session, &nonce, expires_at);
         Ok(IssuedToken {
             token,
             session,
@@ -326,7 +328,7 @@ impl Csrf {
             .ok_or(CsrfFailure::MissingToken)?;
         let session = cookie::get(headers, &cfg.cookie_name).ok_or(CsrfFailure::MissingSession)?;
         let now = self.now_secs();
-        let verified = token::verify(&cfg.secret, session, token.as_bytes(), now)
+        let verified = token::verify(&self.inner.key, session, token.as_bytes(), now)
             .map_err(CsrfFailure::Token)?;
         if cfg.single_use {
             let key = format!("csrf:{}", verified.nonce);

@@ -51,9 +51,26 @@ pub struct VerifiedToken {
     pub expires_at: u64,
 }
 
-fn mac(secret: &[u8], session: &str, payload: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut m = <HmacSha256 as Mac>::new_from_slice(secret).expect("hmac takes any key length");
+/// The HMAC key, with its inner and outer pads computed once rather than per token.
+#[derive(Clone)]
+pub struct TokenKey(HmacSha256);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(<redacted>)")
+    }
+}
+
+impl TokenKey {
+    /// The key for `secret` (`CSRF_SECRET`).
+    pub fn new(secret: &[u8]) -> Self {
+        // HMAC accepts keys of any length, so this cannot fail.
+        TokenKey(<HmacSha256 as Mac>::new_from_slice(secret).expect("hmac takes any key length"))
+    }
+}
+
+fn mac(key: &TokenKey, session: &str, payload: &[u8]) -> [u8; 32] {
+    let mut m = key.0.clone();
     m.update(LABEL);
     m.update(&(session.len() as u64).to_be_bytes());
     m.update(session.as_bytes());
@@ -62,11 +79,11 @@ fn mac(secret: &[u8], session: &str, payload: &[u8]) -> [u8; 32] {
 }
 
 /// Makes a token bound to `session`, valid until `expires_at` (Unix seconds).
-pub fn issue(secret: &[u8], session: &str, nonce: &[u8; NONCE_LEN], expires_at: u64) -> String {
+pub fn issue(key: &TokenKey, session: &str, nonce: &[u8; NONCE_LEN], expires_at: u64) -> String {
     let mut payload = [0u8; PAYLOAD_LEN];
     payload[..NONCE_LEN].copy_from_slice(nonce);
     payload[NONCE_LEN..].copy_from_slice(&expires_at.to_be_bytes());
-    let tag = mac(secret, session, &payload);
+    let tag = mac(key, session, &payload);
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(payload),
@@ -76,7 +93,7 @@ pub fn issue(secret: &[u8], session: &str, nonce: &[u8; NONCE_LEN], expires_at: 
 
 /// Checks `token` against `session` at `now` (Unix seconds). The MAC compare is constant-time.
 pub fn verify(
-    secret: &[u8],
+    key: &TokenKey,
     session: &str,
     token: &[u8],
     now: u64,
@@ -102,7 +119,7 @@ pub fn verify(
         return Err(TokenError::Malformed);
     }
     let (payload, tag) = (&payload[..PAYLOAD_LEN], &tag[..32]);
-    let expected = mac(secret, session, payload);
+    let expected = mac(key, session, payload);
     if !bool::from(expected.ct_eq(tag)) {
         return Err(TokenError::BadSignature);
     }
@@ -123,20 +140,22 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    fn key() -> TokenKey {
+        TokenKey::new(b"0123456789abcdef0123456789abcdef")
+    }
 
     #[test]
     fn round_trip_and_binding() {
-        let t = issue(SECRET, "sess-a", &[7; NONCE_LEN], 1_000);
-        let v = verify(SECRET, "sess-a", t.as_bytes(), 999).unwrap();
+        let t = issue(&key(), "sess-a", &[7; NONCE_LEN], 1_000);
+        let v = verify(&key(), "sess-a", t.as_bytes(), 999).unwrap();
         assert_eq!(v.expires_at, 1_000);
         assert_eq!(
-            verify(SECRET, "sess-b", t.as_bytes(), 999),
+            verify(&key(), "sess-b", t.as_bytes(), 999),
             Err(TokenError::BadSignature)
         );
         assert_eq!(
             verify(
-                b"another secret, just as long....",
+                &TokenKey::new(b"another secret, just as long...."),
                 "sess-a",
                 t.as_bytes(),
                 999
@@ -144,20 +163,20 @@ mod tests {
             Err(TokenError::BadSignature)
         );
         assert_eq!(
-            verify(SECRET, "sess-a", t.as_bytes(), 1_000),
+            verify(&key(), "sess-a", t.as_bytes(), 1_000),
             Err(TokenError::Expired)
         );
     }
 
     #[test]
     fn tampered_expiry_is_caught_by_the_mac() {
-        let t = issue(SECRET, "s", &[1; NONCE_LEN], 1_000);
+        let t = issue(&key(), "s", &[1; NONCE_LEN], 1_000);
         let (p, tag) = t.split_once('.').unwrap();
         let mut payload = URL_SAFE_NO_PAD.decode(p).unwrap();
         payload[NONCE_LEN..].copy_from_slice(&u64::MAX.to_be_bytes());
         let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode(payload));
         assert_eq!(
-            verify(SECRET, "s", forged.as_bytes(), 2_000),
+            verify(&key(), "s", forged.as_bytes(), 2_000),
             Err(TokenError::BadSignature)
         );
     }
@@ -166,7 +185,7 @@ mod tests {
     fn garbage_is_malformed() {
         for t in ["", ".", "abc", "a.b", "é.é", &"A".repeat(500)] {
             assert_eq!(
-                verify(SECRET, "s", t.as_bytes(), 0),
+                verify(&key(), "s", t.as_bytes(), 0),
                 Err(TokenError::Malformed),
                 "{t}"
             );
@@ -176,13 +195,13 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(token in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = verify(SECRET, "s", &token, 0);
+            let _ = verify(&key(), "s", &token, 0);
         }
 
         #[test]
         fn arbitrary_dotted_base64_never_verifies(a in "[A-Za-z0-9_-]{0,40}", b in "[A-Za-z0-9_-]{0,50}") {
             let t = format!("{a}.{b}");
-            prop_assert!(verify(SECRET, "s", t.as_bytes(), 0).is_err());
+            prop_assert!(verify(&key(), "s", t.as_bytes(), 0).is_err());
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct CspNonce(pub String);
 
 /// HSTS for two years with subdomains: the Observatory's A+ threshold.
 pub const HSTS: &str = "max-age=63072000; includeSubDomains";
-const PERMISSIONS: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()";
+const PERMISSIONS: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()";
 
 /// Which security headers to send.
 #[derive(Debug, Clone)]
