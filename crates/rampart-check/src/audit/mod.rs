@@ -134,6 +134,8 @@ struct Vuln {
     summary: Option<String>,
     severity: Severity,
     fixed: Option<String>,
+    /// RustSec informational kind, when every record of the group is one.
+    informational: Option<String>,
 }
 
 /// A matched record and the fix it names.
@@ -184,12 +186,18 @@ fn merge(eco: Ecosystem, hits: Vec<Matched>) -> Vec<Vuln> {
                 .filter_map(|(_, f)| f.clone())
                 .max_by(|a, b| eco.compare(a, b).unwrap_or(std::cmp::Ordering::Equal));
             let aliases = ids.into_iter().filter(|a| *a != id).collect();
+            let informational = recs
+                .iter()
+                .map(|(r, _)| r.informational())
+                .collect::<Option<Vec<&str>>>()
+                .and_then(|kinds| kinds.first().map(|k| k.to_string()));
             Vuln {
                 id,
                 aliases,
                 summary,
                 severity,
                 fixed,
+                informational,
             }
         })
         .collect()
@@ -245,7 +253,7 @@ pub fn audit(opts: &Options) -> Result<Report, Error> {
                 {
                     continue;
                 }
-                any = true;
+                any |= v.informational.is_none();
                 findings.push(vuln_finding(&file, pkg, v));
             }
             vulnerable += usize::from(any);
@@ -338,8 +346,16 @@ fn vuln_finding(file: &str, pkg: &Package, v: Vuln) -> Finding {
         Some(f) => format!("; fixed in {f}"),
         None => "; no fixed version".to_string(),
     };
+    // RustSec informational advisories are not vulnerabilities: their own rule, as cargo
+    // audit lists them as warnings.
+    let rule = match v.informational.as_deref() {
+        None => "vulnerable_dependency",
+        Some("unmaintained") => "unmaintained_dependency",
+        Some("unsound") => "unsound_dependency",
+        Some(_) => "dependency_notice",
+    };
     let mut f = Finding::new(
-        "vulnerable_dependency",
+        rule,
         v.severity,
         format!(
             "{} {}: {} ({}){fix}",

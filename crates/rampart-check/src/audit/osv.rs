@@ -128,6 +128,16 @@ impl Record {
         hit
     }
 
+    /// RustSec's informational kind (`unmaintained`, `unsound`, `notice`): not a
+    /// vulnerability, reported under its own rule.
+    pub fn informational(&self) -> Option<&str> {
+        self.database_specific
+            .as_ref()?
+            .get("informational")?
+            .as_str()
+            .filter(|s| !s.is_empty())
+    }
+
     /// The severity: CVSS v3 base score where present, else the source's own rating
     /// (GHSA `severity`), informational RUSTSEC advisories low, malicious packages critical,
     /// anything unrated high (an unknown vulnerability must not pass the default threshold).

@@ -575,3 +575,30 @@ fn the_last_index_line_is_found() {
     assert_eq!(db.advisories(Ecosystem::CratesIo, "zzz").unwrap().len(), 1);
     assert_eq!(db.advisories(Ecosystem::CratesIo, "aaa").unwrap().len(), 1);
 }
+
+#[test]
+fn informational_advisories_have_their_own_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("RUSTSEC-2020-0016.json"),
+        r#"{"id":"RUSTSEC-2020-0016","summary":"net2 crate has been deprecated; use socket2 instead",
+            "affected":[{"package":{"ecosystem":"crates.io","name":"net2"},
+            "ranges":[{"type":"SEMVER","events":[{"introduced":"0.0.0-0"}]}]}],
+            "database_specific":{"informational":"unmaintained"}}"#,
+    )
+    .unwrap();
+    let proj = tempfile::tempdir().unwrap();
+    std::fs::write(
+        proj.path().join("Cargo.lock"),
+        "version = 3\n[[package]]\nname = \"net2\"\nversion = \"0.2.39\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+    )
+    .unwrap();
+    let mut o = Options::offline(proj.path(), dir.path());
+    o.git = false;
+    let r = audit(&o).unwrap();
+    assert_eq!(r.findings.len(), 1);
+    assert_eq!(r.findings[0].rule, "unmaintained_dependency");
+    assert_eq!(r.findings[0].severity, Severity::Low);
+    assert!(r.findings[0].message.contains("no fixed version"));
+    assert_eq!(r.summary["vulnerable_packages"], 0);
+}
