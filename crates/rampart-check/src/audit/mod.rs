@@ -365,7 +365,7 @@ fn vuln_finding(file: &str, pkg: &Package, v: Vuln) -> Finding {
             v.id
         ),
     )
-    .at(file, None)
+    .at(file, pkg.line)
     .extra("ecosystem", pkg.ecosystem.osv_name())
     .extra("aliases", v.aliases.into_iter().collect::<Vec<_>>())
     .extra("direct", pkg.direct);

@@ -456,6 +456,7 @@ fn outdated_against_local_registries_and_offline() {
         pypi: server.url.clone(),
     };
     let pkg = |e, n: &str, v: &str| Package {
+        line: None,
         ecosystem: e,
         name: n.into(),
         version: v.into(),

@@ -34,6 +34,7 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
                 .map(|d| d.split(' ').next().unwrap_or(d))
         })
         .collect();
+    let lines = super::toml_package_lines(text);
     let packages = lock
         .package
         .iter()
@@ -47,6 +48,7 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
             name: p.name.clone(),
             version: p.version.clone(),
             direct: direct.contains(&p.name.as_str()),
+            line: lines.get(&(p.name.as_str(), p.version.as_str())).copied(),
         })
         .collect();
     Ok((

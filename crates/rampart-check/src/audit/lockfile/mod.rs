@@ -26,6 +26,8 @@ pub struct Package {
     pub version: String,
     /// A direct dependency of the project (when the lockfile says).
     pub direct: bool,
+    /// The 1-based line where the lockfile declares it, when known.
+    pub line: Option<usize>,
 }
 
 /// A parsed lockfile.
@@ -198,6 +200,27 @@ fn mark_direct_from_manifest(lockfile: &Path, packages: &mut [Package]) {
     for p in packages.iter_mut() {
         p.direct |= direct.contains(p.name.as_str());
     }
+}
+
+/// 1-based line numbers of `name = "N"` followed by `version = "V"` in a TOML lockfile
+/// (Cargo.lock, poetry.lock), by (name, version).
+pub(crate) fn toml_package_lines(text: &str) -> std::collections::HashMap<(&str, &str), usize> {
+    let mut out = std::collections::HashMap::new();
+    let mut prev: Option<(usize, &str)> = None;
+    for (i, line) in text.lines().enumerate() {
+        let value = |key: &str| {
+            line.strip_prefix(key)
+                .map(str::trim_start)
+                .and_then(|r| r.strip_prefix('='))
+                .map(|r| r.trim().trim_matches('"'))
+        };
+        if let Some(n) = value("name") {
+            prev = Some((i + 1, n));
+        } else if let (Some(v), Some((l, n))) = (value("version"), prev.take()) {
+            out.entry((n, v)).or_insert(l);
+        }
+    }
+    out
 }
 
 /// A parse failure: where (`line:col` or a path into the document) and what.

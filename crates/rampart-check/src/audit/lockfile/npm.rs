@@ -22,6 +22,7 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
         })?,
     };
     let mut out = Vec::new();
+    let lines = key_lines(text);
     if let Some(packages) = root.get("packages") {
         let packages = obj(packages, "packages")?;
         let direct = direct_names(packages.get(""));
@@ -54,6 +55,7 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
                 direct: top && direct.iter().any(|d| d == &name),
                 name,
                 version: v.to_string(),
+                line: lines.get(path.as_str()).copied(),
             });
         }
     } else if let Some(deps) = root.get("dependencies") {
@@ -61,6 +63,21 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
         walk_v1(deps, "dependencies", &direct, 0, &mut out)?;
     }
     Ok((format!("package-lock.json v{version}"), out))
+}
+
+/// The line of each `"node_modules/…": {` key (first occurrence), for locating packages.
+fn key_lines(text: &str) -> std::collections::HashMap<&str, usize> {
+    let mut out = std::collections::HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("\"node_modules/")
+            && let Some(end) = rest.find('"')
+        {
+            out.entry(&t[1..end + "node_modules/".len() + 1])
+                .or_insert(i + 1);
+        }
+    }
+    out
 }
 
 fn direct_names(root: Option<&Value>) -> Vec<String> {
@@ -101,6 +118,7 @@ fn walk_v1(
                     name: name.clone(),
                     version: v.to_string(),
                     direct: depth == 0 && direct.contains(name),
+                    line: None,
                 });
             }
         }

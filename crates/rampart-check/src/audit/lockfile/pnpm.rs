@@ -44,6 +44,7 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
             ecosystem: Ecosystem::Npm,
             name: name.to_string(),
             version: ver.to_string(),
+            line: Some(i + 1),
             direct: false,
         });
     }

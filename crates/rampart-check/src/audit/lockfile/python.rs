@@ -20,11 +20,13 @@ struct Pkg {
 
 pub(super) fn parse_poetry(text: &str) -> Result<(String, Vec<Package>), ParseError> {
     let lock: Lock = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
+    let lines = super::toml_package_lines(text);
     let packages = lock
         .package
         .into_iter()
         .map(|p| Package {
             ecosystem: Ecosystem::PyPi,
+            line: lines.get(&(p.name.as_str(), p.version.as_str())).copied(),
             name: p.name,
             version: p.version,
             direct: false,
@@ -89,6 +91,7 @@ pub(super) fn parse_requirements(text: &str) -> Result<(String, Vec<Package>), P
             name: name.to_string(),
             version: version.to_string(),
             direct: true,
+            line: Some(start),
         });
     }
     Ok(("requirements.txt".to_string(), out))

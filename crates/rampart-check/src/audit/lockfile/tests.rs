@@ -278,3 +278,48 @@ fn yarn_classic_aliases_resolve_to_the_real_package() {
         vec![("string-width", "4.2.3"), ("@scope/real", "1.0.1")]
     );
 }
+
+#[test]
+fn packages_carry_the_line_that_declares_them() {
+    for (rel, name, needle) in [
+        (
+            "vulnerable/npm-v3/package-lock.json",
+            "lodash",
+            "\"node_modules/lodash\"",
+        ),
+        (
+            "vulnerable/cargo/Cargo.lock",
+            "smallvec",
+            "name = \"smallvec\"",
+        ),
+        (
+            "vulnerable/poetry/poetry.lock",
+            "requests",
+            "name = \"requests\"",
+        ),
+        (
+            "vulnerable/yarn-classic/yarn.lock",
+            "lodash",
+            "lodash@^4.17.10",
+        ),
+        (
+            "vulnerable/pnpm-v9/pnpm-lock.yaml",
+            "lodash",
+            "lodash@4.17.11:",
+        ),
+        (
+            "vulnerable/python/requirements.txt",
+            "Requests",
+            "Requests==2.19.1",
+        ),
+    ] {
+        let text = std::fs::read_to_string(fixture(rel)).unwrap();
+        let l = parse_file(&fixture(rel)).unwrap();
+        let p = l.packages.iter().find(|p| p.name == name).unwrap();
+        let line = p.line.unwrap_or_else(|| panic!("{rel}: no line"));
+        assert!(
+            text.lines().nth(line - 1).unwrap().contains(needle),
+            "{rel}: line {line}"
+        );
+    }
+}

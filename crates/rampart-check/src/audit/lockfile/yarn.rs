@@ -14,12 +14,13 @@ pub(super) fn parse(text: &str) -> Result<(String, Vec<Package>), ParseError> {
                  res: Option<String>,
                  v: Option<String>,
                  out: &mut Vec<Package>| {
-        if let (Some((_, n)), Some(v)) = (name, v) {
+        if let (Some((line, n)), Some(v)) = (name, v) {
             out.push(Package {
                 ecosystem: Ecosystem::Npm,
                 name: res.unwrap_or(n),
                 version: v,
                 direct: false,
+                line: Some(line),
             });
         }
     };
