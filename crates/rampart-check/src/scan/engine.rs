@@ -18,7 +18,10 @@ const WINDOW_AFTER: usize = 1024;
 const CONCAT_REGION: usize = 4096;
 
 /// Markers of string concatenation (`"a" + "b"`), searched in the same pass as keywords.
-const CONCAT_MARKERS: &[&str] = &["\" +", "' +", "\"+", "'+", "+ \"", "+ '", "+\"", "+'"];
+/// Implicit concatenation (`("sk_live_" "…")` in Python, C) across lines counts too.
+const CONCAT_MARKERS: &[&str] = &[
+    "\" +", "' +", "\"+", "'+", "+ \"", "+ '", "+\"", "+'", "\"\n", "'\n", "\" \"", "' '",
+];
 
 /// A rule with its compiled regex.
 #[derive(Debug)]
@@ -125,7 +128,7 @@ impl Engine {
             .kind(Some(AhoCorasickKind::DFA))
             .build(keywords.iter().map(|k| &k.text))
             .map_err(|e| e.to_string())?;
-        let joiner = Regex::new(r#"["'`]\s*\+\s*["'`]"#).map_err(|e| e.to_string())?;
+        let joiner = Regex::new(r#"["'`]\s*\+\s*["'`]|"\s+"|'\s+'"#).map_err(|e| e.to_string())?;
         Ok(Engine {
             ac,
             keywords,

@@ -481,3 +481,20 @@ fn identifiers_and_fixtures_in_real_code_are_not_secrets() {
         "let token = \"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.wrong\";",
     );
 }
+
+#[test]
+fn implicit_concatenation_is_joined() {
+    let key = k(&["sk_", "live_", R24]);
+    let (a, b) = key.split_at(12);
+    positive(
+        "stripe_secret_key",
+        "a.py",
+        &format!("KEY = (\"{a}\"\n       \"{b}\")\n"),
+    );
+    positive(
+        "stripe_secret_key",
+        "a.c",
+        &format!("char *k = \"{a}\" \"{b}\";\n"),
+    );
+    negative("a.py", "x = (\"hello\"\n     \"world\")\n");
+}
