@@ -11,10 +11,8 @@ use rampart_core::Severity;
 
 use super::{Context, Outcome};
 
-/// Audit lockfiles against OSV advisories.
-#[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Audit lockfiles against OSV advisories, from a local database.\n\n\
+/// `rampart audit --help`: what is read, where advisories come from, what needs the network.
+pub(crate) const LONG_ABOUT: &str = "Audit lockfiles against OSV advisories, from a local database.\n\n\
 Lockfiles: package-lock.json (v1-v3), npm-shrinkwrap.json, yarn.lock (classic and berry), \
 pnpm-lock.yaml, Cargo.lock, poetry.lock, requirements*.txt (pinned lines). PATH is walked for \
 them, skipping node_modules, target, .git, vendor and virtualenvs.\n\n\
@@ -22,8 +20,10 @@ The database (--db, [audit] db, default ~/.cache/rampart/osv) holds OSV JSON rec
 OSV's per-ecosystem zip exports; --update downloads the exports for the ecosystems found \
 (conditional GET: unchanged exports are not downloaded again) and indexes them. Without \
 --offline, direct dependencies are also compared with the latest releases on the npm registry, \
-crates.io and PyPI; when those cannot be reached the check reports \"skipped: offline\"."
-)]
+crates.io and PyPI; when those cannot be reached the check reports \"skipped: offline\".";
+
+/// Audit lockfiles against OSV advisories.
+#[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A project directory or one lockfile.
     #[arg(default_value = ".")]

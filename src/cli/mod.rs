@@ -51,6 +51,7 @@ pub(crate) enum Command {
     /// Environment rules: check the .env files of a project.
     Env(env::Args),
     /// Known-vulnerable dependencies in lockfiles, from a local OSV database.
+    #[command(long_about = audit::LONG_ABOUT)]
     Audit(audit::Args),
 }
 
