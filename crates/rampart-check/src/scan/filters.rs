@@ -9,10 +9,14 @@ use rampart_core::secret::shannon_entropy;
 use super::rules::Candidate;
 
 /// Values published in providers' documentation, assembled so that this file holds none.
-fn documented_examples() -> [&'static str; 2] {
+fn documented_examples() -> [&'static str; 6] {
     [
         concat!("sk_test_", "4eC39HqLyjWDarjtT1zdp7dc"),
+        concat!("sk_test_", "BQokikJOvBiI2HlWgH4olfQ2"),
         concat!("pk_test_", "TYooMQauvdEDq54NiTphI7jx"),
+        concat!("ghp_", "16C7e42F292c6912E7710c838347Ae178B4a"),
+        concat!("xoxb-", "17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"),
+        concat!("AIza", "SyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"),
     ]
 }
 
@@ -178,7 +182,12 @@ pub(crate) fn is_reference(v: &str) -> bool {
         "http://",
         "https://",
     ];
-    STARTS.iter().any(|s| lower.starts_with(s)) || v.contains("()") || v.contains("${")
+    // `data:` URIs are inline files; `ENC[...]` is a SOPS-encrypted value.
+    STARTS.iter().any(|s| lower.starts_with(s))
+        || lower.starts_with("data:")
+        || v.starts_with("ENC[")
+        || v.contains("()")
+        || v.contains("${")
 }
 
 /// Counts character classes: lowercase, uppercase, digit, other.

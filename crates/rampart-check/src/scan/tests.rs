@@ -498,3 +498,29 @@ fn implicit_concatenation_is_joined() {
     );
     negative("a.py", "x = (\"hello\"\n     \"world\")\n");
 }
+
+#[test]
+fn documented_examples_data_uris_and_encrypted_values_are_not_secrets() {
+    negative(
+        "README.md",
+        &format!(
+            "GITHUB_TOKEN={}",
+            k(&["ghp_", "16C7e42F292c6912E7710c838347Ae178B4a"])
+        ),
+    );
+    negative(
+        "a.js",
+        &format!(
+            "key: '{}'",
+            k(&["AI", "za", "SyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe"])
+        ),
+    );
+    negative(
+        "a.json",
+        "{\"icon_token\": \"data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAE2\"}",
+    );
+    negative(
+        "secrets.yaml",
+        "db_password: ENC[AES256_GCM,data:Tr3x9Q==,iv:q7Vx2mP0,tag:Zk1=,type:str]",
+    );
+}
