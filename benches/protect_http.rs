@@ -11,7 +11,8 @@
 //! First, without sockets, each route is called in-process to split the stack's cost:
 //! `/bare` (handler alone), `/shell` (plus client IP, safe errors, headers, events),
 //! `/validated` (plus body limit and JSON validation), `/csrf`, `/csrf-auth`, `/protected`
-//! (the whole `protected-mutation` policy, rate limit included).
+//! (the whole `protected-mutation` policy, rate limit included). Over wrk, `/policy` is the
+//! route-level stack alone (client IP and the policy, without the app-wide layers).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -163,7 +164,21 @@ fn app(csrf: Csrf, auth: Authenticator) -> Router {
         .layer(SafeErrorsLayer::new(env))
         .layer(SecurityHeaders::new(env).layer())
         .layer(EventsLayer::new(Arc::new(NullSink)));
-    Router::new().route("/bare", post(bare)).merge(stack)
+    // The route-level stack alone: client IP (the limiter's key) and the policy, without the
+    // app-wide headers, safe errors and events.
+    let policy_only = Router::new()
+        .route(
+            "/policy",
+            post(protected).layer(policy(RouteKind::ProtectedMutation, &cfg)),
+        )
+        .layer(
+            ClientIpLayer::new(TrustedProxies::none())
+                .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+        );
+    Router::new()
+        .route("/bare", post(bare))
+        .merge(stack)
+        .merge(policy_only)
 }
 
 /// This process's CPU time so far, in seconds (user + system, from /proc; 10 ms ticks).
@@ -368,27 +383,33 @@ end
     std::thread::sleep(std::time::Duration::from_millis(200));
     check(addr, &token, &csrf, &headers);
 
-    let mut bare_rps = Vec::new();
-    let mut protected_rps = Vec::new();
+    let routes = ["/bare", "/policy", "/protected"];
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); routes.len()];
     for round in 1..=ROUNDS {
-        let (b, b_bad, b_cpu) = wrk(addr, "/bare", &script);
-        // Tokens are single-use: each protected round gets a freshly issued pool.
-        issue_tokens(&csrf);
-        let (p, p_bad, p_cpu) = wrk(addr, "/protected", &script);
-        println!(
-            "round {round}: bare {b:.0} req/s ({b_bad} non-2xx, {b_cpu:.1} µs CPU/req), protected {p:.0} req/s ({p_bad} non-2xx, {p_cpu:.1} µs CPU/req)"
-        );
-        bare_rps.push(b);
-        protected_rps.push(p);
+        let mut line = format!("round {round}:");
+        for (i, route) in routes.iter().enumerate() {
+            // Tokens are single-use: every run gets a freshly issued pool.
+            issue_tokens(&csrf);
+            let (rps, bad, cpu) = wrk(addr, route, &script);
+            line.push_str(&format!(
+                " {route} {rps:.0} req/s ({bad} non-2xx, {cpu:.1} µs CPU/req);"
+            ));
+            results[i].push((rps, cpu));
+        }
+        println!("{line}");
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
+    let median = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| {
+        let mut x: Vec<f64> = v.iter().map(f).collect();
+        x.sort_by(|a, b| a.total_cmp(b));
+        x[x.len() / 2]
     };
-    let (b, p) = (median(&mut bare_rps), median(&mut protected_rps));
-    println!("| route | requests/s (median of {ROUNDS}) | ratio |");
-    println!("|---|---|---|");
-    println!("| bare handler | {b:.0} | 1.00 |");
-    println!("| protected-mutation stack | {p:.0} | {:.2} |", p / b);
+    let base = median(&results[0], |r| r.0);
+    println!("| route | requests/s (median of {ROUNDS}) | server CPU/request (median) | ratio |");
+    println!("|---|---|---|---|");
+    for (route, r) in routes.iter().zip(&results) {
+        let rps = median(r, |r| r.0);
+        let cpu = median(r, |r| r.1);
+        println!("| {route} | {rps:.0} | {cpu:.1} µs | {:.2} |", rps / base);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
