@@ -230,3 +230,28 @@ fn help_says_what_is_skipped() {
     assert!(help.contains("Skipped: the .git directory"), "{help}");
     assert!(help.contains("--no-ignore"));
 }
+
+#[test]
+fn markdown_and_the_rule_list() {
+    let mut r = Rampart::new();
+    r.write("a.ts", &format!("const a = '{}';\n", stripe_key()));
+    let run = r.run(&["scan", "--format", "markdown"]);
+    run.code(1);
+    assert!(run.stdout.starts_with("## rampart scan"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("| critical | `stripe_secret_key` | a.ts:1 |"),
+        "{}",
+        run.stdout
+    );
+    let run = r.run(&["scan", "--list-rules"]);
+    run.code(0);
+    for id in [
+        "stripe_secret_key",
+        "aws_access_key_id",
+        "private_key",
+        "generic_secret",
+    ] {
+        assert!(run.stdout.contains(id), "{id}");
+    }
+}

@@ -79,7 +79,10 @@ pub(super) fn render(report: &Report, color: bool, out: &mut impl Write) -> io::
             if let Some(e) = &f.evidence {
                 details.push(e.clone());
             }
-            if let Some(serde_json::Value::String(c)) = f.extra.get("commit") {
+            // The commit of a history finding is in its message (and in JSON's `extra`).
+            if let Some(serde_json::Value::String(c)) = f.extra.get("commit")
+                && !f.message.contains(short_commit(c))
+            {
                 details.push(format!("commit {}", short_commit(c)));
             }
             if !details.is_empty() {
