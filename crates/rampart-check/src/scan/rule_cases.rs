@@ -32,8 +32,8 @@ fn cases() -> Vec<(&'static str, &'static str, String, String)> {
         (
             "clerk_secret_key",
             ".env",
-            format!("CLERK_SECRET_KEY={}", c(&["sk_", "test_", A36])),
-            format!("CLERK_PUBLISHABLE_KEY={}", c(&["pk_", "test_", A36])),
+            format!("CLERK_SECRET_KEY={}", c(&["sk_", "live_", A36])),
+            format!("CLERK_PUBLISHABLE_KEY={}", c(&["pk_", "live_", A36])),
         ),
         (
             "stripe_secret_key",
@@ -402,6 +402,7 @@ fn cases() -> Vec<(&'static str, &'static str, String, String)> {
                 .into(),
         ),
         ("env_list_secret", "deploy.yaml", format!("        - name: DB_PASSWORD\n          value: \"{}\"", "Vq8rT2xLm9Zk"), "        - name: DB_PASSWORD\n          valueFrom:\n            secretKeyRef: {name: db, key: password}".into()),
+        ("clerk_test_secret_key", ".env", format!("CLERK_SECRET_KEY={}", c(&["sk_", "test_", A36])), format!("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY={}", c(&["pk_", "test_", A36]))),
     ]
 }
 

@@ -118,10 +118,18 @@ pub static RULES: &[Rule] = &[
     },
     rule(
         "clerk_secret_key",
-        "a Clerk secret key",
+        "a Clerk production secret key",
         Critical,
-        &["sk_live_", "sk_test_"],
-        r"(?i:clerk)[A-Za-z0-9_]*\x22?'?\s*[=:]\s*[\x22'`]?(?P<s>sk_(?:live|test)_[A-Za-z0-9]{20,128})",
+        &["sk_live_"],
+        r"(?i:clerk)[A-Za-z0-9_]*\x22?'?\s*[=:]\s*[\x22'`]?(?P<s>sk_live_[A-Za-z0-9]{20,128})",
+        filters::prefixed_body,
+    ),
+    rule(
+        "clerk_test_secret_key",
+        "a Clerk development secret key",
+        Medium,
+        &["sk_test_"],
+        r"(?i:clerk)[A-Za-z0-9_]*\x22?'?\s*[=:]\s*[\x22'`]?(?P<s>sk_test_[A-Za-z0-9]{20,128})",
         filters::prefixed_body,
     ),
     rule(
