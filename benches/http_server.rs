@@ -29,13 +29,18 @@ fn app(mode: &str) -> Option<Router> {
         "bare" => bare,
         "rampart" => {
             let quota = Quota::new(NonZeroU32::MAX, Duration::from_secs(1));
-            bare.layer(RateLimitLayer::new(
-                RateLimiter::memory("/", quota),
-                KeyBy::client_ip(),
-            ))
-            .layer(
-                ClientIpLayer::new(TrustedProxies::none())
-                    .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+            bare.layer(
+                // One `Router::layer` for the whole stack: axum boxes each layer it is given.
+                tower::ServiceBuilder::new()
+                    .layer(
+                        ClientIpLayer::new(TrustedProxies::none()).peer_from(|ext| {
+                            ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+                        }),
+                    )
+                    .layer(RateLimitLayer::new(
+                        RateLimiter::memory("/", quota),
+                        KeyBy::client_ip(),
+                    )),
             )
         }
         // The client-IP layer alone, to split the cost between the two layers.

@@ -4,6 +4,10 @@
 //! `cargo bench --bench rate_limit` (pin it: `taskset -c 0,1`). Both limiters use the same
 //! quota and the same pre-built `IpAddr` keys, visited in a scrambled order, and each its
 //! default clock.
+//!
+//! The `layer` group calls an axum hello router in process (no sockets): bare, behind
+//! Rampart's client-IP + rate-limit layers (the pass path, with its `RateLimit` fields), and
+//! behind `tower_governor`: what each adds to a request, free of loopback noise.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -92,5 +96,75 @@ fn limiter(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, limiter);
+/// Polls a future that is ready at once (every route here answers without waiting).
+fn ready<F: std::future::Future>(fut: F) -> F::Output {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut fut = std::pin::pin!(fut);
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("the hello route answers at once"),
+    }
+}
+
+fn layer(c: &mut Criterion) {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::routing::get;
+    use rampart_layers::client_ip::{ClientIpLayer, TrustedProxies};
+    use rampart_layers::rate_limit::{KeyBy, RateLimitLayer};
+    use std::net::SocketAddr;
+    use tower::Service;
+
+    let bare = Router::new().route("/", get(|| async { "Hello, World!" }));
+    let quota = rampart_core::units::Quota::new(NonZeroU32::MAX, Duration::from_secs(1));
+    let rampart = bare.clone().layer(
+        // One `Router::layer` for the whole stack: axum boxes each layer it is given.
+        tower::ServiceBuilder::new()
+            .layer(
+                ClientIpLayer::new(TrustedProxies::none())
+                    .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+            )
+            .layer(RateLimitLayer::new(
+                RateLimiter::memory("/", quota),
+                KeyBy::client_ip(),
+            )),
+    );
+    let governor = tower_governor::governor::GovernorConfigBuilder::default()
+        .per_nanosecond(1)
+        .burst_size(u32::MAX)
+        .finish()
+        .map(|config| {
+            bare.clone()
+                .layer(tower_governor::GovernorLayer::new(config))
+        });
+    let peer = SocketAddr::from(([127, 0, 0, 1], 40_000));
+    let mut group = c.benchmark_group("layer");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(4));
+    let routes = [
+        ("bare", Some(bare)),
+        ("rampart", Some(rampart)),
+        ("tower_governor", governor),
+    ];
+    for (name, router) in routes {
+        // Finalised as `axum::serve` does, so layers are applied once, not per call.
+        let Some(mut router) = router.map(|r| r.with_state::<()>(())) else {
+            continue;
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut req = axum::http::Request::get("/")
+                    .body(Body::empty())
+                    .unwrap_or_default();
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let res = ready(router.call(req));
+                black_box(res.map(|r| r.status()))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, limiter, layer);
 criterion_main!(benches);

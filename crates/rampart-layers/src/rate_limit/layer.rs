@@ -73,8 +73,9 @@ where
                 let inner = std::mem::replace(&mut self.inner, clone);
                 RateLimitFuture::Checking {
                     check,
-                    inner: Some(inner),
-                    req: Some(req),
+                    // Boxed: only the remote-store path needs it, and the future stays small
+                    // (it is moved several times) on the in-memory path.
+                    held: Some(Box::new((inner, req))),
                     limiter: self.limiter.clone(),
                 }
             }
@@ -157,7 +158,7 @@ where
                 fut: inner.call(req),
                 limiter: limiter.clone(),
                 decision: None,
-                draft: Some(draft),
+                draft: Some(Box::new(draft)),
             }
         }
     }
@@ -173,8 +174,7 @@ pin_project! {
         /// Waiting for a remote store.
         Checking {
             check: Check,
-            inner: Option<S>,
-            req: Option<Request<ReqBody>>,
+            held: Option<Box<(S, Request<ReqBody>)>>,
             limiter: RateLimiter,
         },
         /// Admitted: the inner service answers.
@@ -183,7 +183,7 @@ pin_project! {
             fut: F,
             limiter: RateLimiter,
             decision: Option<Decision>,
-            draft: Option<EventDraft>,
+            draft: Option<Box<EventDraft>>,
         },
         /// Refused.
         Done {
@@ -214,17 +214,17 @@ where
             match self.as_mut().project() {
                 Proj::Checking {
                     check,
-                    inner,
-                    req,
+                    held,
                     limiter,
                 } => {
                     let outcome = match Pin::new(check).poll(cx) {
                         Poll::Ready(o) => o,
                         Poll::Pending => return Poll::Pending,
                     };
-                    let (Some(mut svc), Some(req)) = (inner.take(), req.take()) else {
+                    let Some(held) = held.take() else {
                         return Poll::Pending;
                     };
+                    let (mut svc, req) = *held;
                     let limiter = limiter.clone();
                     let next = proceed(&mut svc, &limiter, outcome, req);
                     self.set(next);
@@ -240,6 +240,7 @@ where
                         other => return other,
                     };
                     let headers = res.headers_mut();
+                    headers.reserve(2);
                     headers.insert(RATELIMIT_POLICY.clone(), limiter.policy_header().clone());
                     if let Some(d) = decision {
                         headers.insert(
@@ -249,9 +250,9 @@ where
                     }
                     if let Some(draft) = draft.take() {
                         match res.extensions_mut().get_mut::<EventDrafts>() {
-                            Some(drafts) => drafts.0.push(draft),
+                            Some(drafts) => drafts.0.push(*draft),
                             None => {
-                                res.extensions_mut().insert(EventDrafts(vec![draft]));
+                                res.extensions_mut().insert(EventDrafts(vec![*draft]));
                             }
                         }
                     }
