@@ -3,8 +3,10 @@
 
 use super::*;
 
-fn scanner() -> Scanner {
-    Scanner::new(&Options::new(".")).unwrap()
+/// One compiled scanner for every test (compiling the rules is the slow part).
+fn scanner() -> &'static Scanner {
+    static SCANNER: std::sync::OnceLock<Scanner> = std::sync::OnceLock::new();
+    SCANNER.get_or_init(|| Scanner::new(&Options::new(".")).unwrap())
 }
 
 fn rules_in(path: &str, text: &str) -> Vec<String> {
@@ -523,4 +525,66 @@ fn documented_examples_data_uris_and_encrypted_values_are_not_secrets() {
         "secrets.yaml",
         "db_password: ENC[AES256_GCM,data:Tr3x9Q==,iv:q7Vx2mP0,tag:Zk1=,type:str]",
     );
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Fragments that trigger every part of the engine: keywords, concatenation markers,
+    /// quotes, separators, newlines, non-UTF-8 bytes.
+    const PIECES: &[&str] = &[
+        "sk_live_",
+        "ghp_",
+        "-----BEGIN ",
+        "PRIVATE KEY-----",
+        "\" + \"",
+        "'\n'",
+        "password",
+        "secret",
+        "_key",
+        "=",
+        ": ",
+        "\"",
+        "'",
+        "\n",
+        "://",
+        "@",
+        "curl -u ",
+        "eyJ",
+        ".",
+        "\\n",
+        "AKIA",
+        "whsec_",
+        "\u{e9}",
+        "\u{1F600}",
+        "<password>",
+        "</",
+        "name: ",
+        "value: ",
+    ];
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = scanner().scan_bytes("a.env", &data);
+        }
+
+        #[test]
+        fn keyword_soup_never_panics(
+            parts in proptest::collection::vec((0..PIECES.len(), "[A-Za-z0-9+/_-]{0,40}"), 0..64)
+        ) {
+            let mut text = String::new();
+            for (i, filler) in parts {
+                text.push_str(PIECES[i]);
+                text.push_str(&filler);
+            }
+            for path in ["a.ts", ".env", "k.pem"] {
+                for f in scanner().scan_bytes(path, text.as_bytes()) {
+                    let ev = f.finding.evidence.unwrap();
+                    prop_assert!(ev.ends_with('…'));
+                }
+            }
+        }
+    }
 }
