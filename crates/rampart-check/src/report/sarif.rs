@@ -12,6 +12,9 @@ use crate::finding::{Finding, Report};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
+/// Where findings without a file are attributed in SARIF.
+const FALLBACK_URI: &str = "rampart.toml";
+
 /// SARIF `level` for a severity.
 fn level(s: Severity) -> &'static str {
     match s {
@@ -126,8 +129,19 @@ fn result(f: &Finding, rule_index: usize) -> Value {
             physical["region"] = region;
         }
         r["locations"] = json!([{"physicalLocation": physical}]);
-    } else if let Some(name) = f.variable.as_deref().or(f.package.as_deref()) {
-        r["locations"] = json!([{"logicalLocations": [{"name": name}]}]);
+    } else {
+        // Code scanning rejects a result without an artifact location ("expected artifact
+        // location"): a finding about the environment or a package, with no file of its own,
+        // is attributed to the project's configuration, and named logically.
+        let mut loc = json!({
+            "physicalLocation": {
+                "artifactLocation": {"uri": FALLBACK_URI, "uriBaseId": "%SRCROOT%"},
+            },
+        });
+        if let Some(name) = f.variable.as_deref().or(f.package.as_deref()) {
+            loc["logicalLocations"] = json!([{"name": name}]);
+        }
+        r["locations"] = json!([loc]);
     }
     if !f.extra.is_empty() {
         r["properties"] = json!(f.extra);
@@ -170,8 +184,17 @@ mod tests {
             let i = r["ruleIndex"].as_u64().unwrap() as usize;
             assert_eq!(rules[i]["id"], r["ruleId"]);
             assert!(r["partialFingerprints"].as_object().unwrap().len() == 1);
-            assert!(!r["locations"].as_array().unwrap().is_empty());
+            let uri = &r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
+            assert!(!uri.as_str().unwrap().is_empty(), "every result has a file");
         }
+        let env = results
+            .iter()
+            .find(|r| r["ruleId"] == "missing_required")
+            .unwrap();
+        assert_eq!(
+            env["locations"][0]["logicalLocations"][0]["name"],
+            "CSRF_SECRET"
+        );
         let stripe = results
             .iter()
             .find(|r| r["ruleId"] == "stripe_secret_key")
