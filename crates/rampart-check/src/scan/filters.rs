@@ -454,6 +454,7 @@ fn weak_key_name_ok(key: &str) -> bool {
     const NOT_SECRET: &[&str] = &[
         "primary",
         "foreign",
+        "search",
         "websocket",
         "ws_key",
         "sort",
@@ -631,6 +632,7 @@ pub(crate) fn generic(c: &Candidate<'_>) -> bool {
         || v.starts_with("eyJ")
         || v.starts_with("pk_")
         || v.starts_with("pk.")
+        || v.starts_with("phc_")
     {
         return false;
     }

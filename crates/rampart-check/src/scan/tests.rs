@@ -588,3 +588,18 @@ mod hostile {
         }
     }
 }
+
+#[test]
+fn browser_keys_are_public() {
+    negative(
+        ".env",
+        "ALGOLIA_SEARCH_KEY=4f9a2c7e1b8d3f6a0c5e9b2d7f1a4c8e",
+    );
+    negative(".env", &format!("POSTHOG_KEY={}", k(&["phc_", R36])));
+    negative(".env", &format!("RECAPTCHA_SITE_KEY={}", k(&["6Lc", R36])));
+    positive(
+        "generic_secret",
+        ".env",
+        "ALGOLIA_ADMIN_KEY=4f9a2c7e1b8d3f6a0c5e9b2d7f1a4c8e",
+    );
+}
