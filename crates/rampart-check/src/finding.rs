@@ -116,7 +116,12 @@ impl Report {
         });
         let mut summary = serde_json::Map::new();
         summary.insert("total".into(), findings.len().into());
-        for sev in [Severity::Critical, Severity::High, Severity::Medium, Severity::Low] {
+        for sev in [
+            Severity::Critical,
+            Severity::High,
+            Severity::Medium,
+            Severity::Low,
+        ] {
             let n = findings.iter().filter(|f| f.severity == sev).count();
             summary.insert(sev.as_str().into(), n.into());
         }
