@@ -224,19 +224,36 @@ fn wrk(addr: SocketAddr, path: &str, script: &std::path::Path) -> (f64, u64, f64
     (rps, non2xx, (cpu_seconds() - cpu) * 1e6 / total)
 }
 
-/// The stack's own cost, without sockets: each route called in-process `n` times; returns
-/// nanoseconds per request for bare and protected.
+/// Calls `app` once per request, in order. Not inlined, so that
+/// `valgrind --tool=callgrind --toggle-collect='*drive*'` counts the requests alone.
+#[inline(never)]
+fn drive(
+    rt: &tokio::runtime::Runtime,
+    app: &Router,
+    reqs: Vec<axum::http::Request<axum::body::Body>>,
+) {
+    use tower::ServiceExt;
+    rt.block_on(async {
+        for r in reqs {
+            let res = app.clone().oneshot(r).await.unwrap();
+            assert!(res.status().is_success(), "{}", res.status());
+        }
+    });
+}
+
+/// The stack's own cost, without sockets: each of `routes` called in-process `n` times;
+/// returns nanoseconds per request.
 fn in_process(
     app: &Router,
     jwt: &str,
     csrf: &Csrf,
     headers: &axum::http::HeaderMap,
+    n: usize,
+    routes: &[&'static str],
 ) -> Vec<(&'static str, f64)> {
-    use tower::ServiceExt;
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let n = 100_000;
     let peer = ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
     let req = |path: &str, token: &str| {
         let mut r = axum::http::Request::post(path)
@@ -258,25 +275,10 @@ fn in_process(
             .map(|_| req(path, &csrf.issue(headers).unwrap().token))
             .collect();
         let start = clock.now_nanos();
-        rt.block_on(async {
-            for r in reqs {
-                let res = app.clone().oneshot(r).await.unwrap();
-                assert!(res.status().is_success(), "{path}: {}", res.status());
-            }
-        });
+        drive(&rt, &app, reqs);
         (clock.now_nanos() - start) as f64 / n as f64
     };
-    [
-        "/bare",
-        "/shell",
-        "/validated",
-        "/csrf",
-        "/csrf-auth",
-        "/protected",
-    ]
-    .into_iter()
-    .map(|p| (p, time(p)))
-    .collect()
+    routes.iter().map(|&p| (p, time(p))).collect()
 }
 
 /// One protected request must pass before anything is measured.
@@ -364,10 +366,35 @@ end
     // In-process, no sockets: what each part of the stack costs per request.
     println!("| in-process route (no sockets) | µs/request |");
     println!("|---|---|");
-    for (route, ns) in in_process(&app, &token, &csrf, &headers) {
+    // `--in-process` stops after this table; `--requests=N` and `--route=/x` (repeatable)
+    // narrow it, e.g. for a run under callgrind.
+    let args: Vec<String> = std::env::args().collect();
+    let n = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--requests="))
+        .map_or(100_000, |v| v.parse().expect("--requests=N"));
+    let all = [
+        "/bare",
+        "/shell",
+        "/validated",
+        "/csrf",
+        "/csrf-auth",
+        "/protected",
+    ];
+    let chosen: Vec<&'static str> = all
+        .into_iter()
+        .filter(|r| {
+            let named: Vec<&str> = args
+                .iter()
+                .filter_map(|a| a.strip_prefix("--route="))
+                .collect();
+            named.is_empty() || named.contains(r)
+        })
+        .collect();
+    for (route, ns) in in_process(&app, &token, &csrf, &headers, n, &chosen) {
         println!("| {route} | {:.2} |", ns / 1e3);
     }
-    if std::env::args().any(|a| a == "--in-process") {
+    if args.iter().any(|a| a == "--in-process") {
         return;
     }
     std::thread::spawn(move || {

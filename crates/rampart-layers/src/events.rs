@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{Method, Request, Response, Uri};
 use pin_project_lite::pin_project;
 use rampart_core::{Clock, SecurityEvent, SystemClock};
 use tower::{Layer, Service};
@@ -178,8 +178,10 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let method = req.method().as_str().to_string();
-        let path = req.uri().path().to_string();
+        // Cheap handles, not strings: a standard method is a tag, and a URI parsed by the
+        // server shares its buffer, so nothing is allocated unless an event is emitted.
+        let method = req.method().clone();
+        let path = req.uri().clone();
         EventsFuture {
             inner: self.inner.call(req),
             ctx: Some(EmitContext {
@@ -194,8 +196,8 @@ where
 
 #[derive(Debug)]
 struct EmitContext {
-    method: String,
-    path: String,
+    method: Method,
+    path: Uri,
     sink: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
 }
@@ -203,7 +205,7 @@ struct EmitContext {
 impl EmitContext {
     fn emit(&self, draft: &EventDraft, status: u16) {
         let mut event = SecurityEvent::new(self.clock.now(), draft.kind.clone(), &draft.message)
-            .request(&self.method, &self.path)
+            .request(self.method.as_str(), self.path.path())
             .status(status);
         if let Some(sev) = draft.severity {
             event = event.severity(sev);

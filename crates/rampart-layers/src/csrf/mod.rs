@@ -34,6 +34,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
@@ -328,12 +330,21 @@ impl Csrf {
             .ok_or(CsrfFailure::MissingToken)?;
         let session = cookie::get(headers, &cfg.cookie_name).ok_or(CsrfFailure::MissingSession)?;
         let now = self.now_secs();
-        let verified = token::verify(&self.inner.key, session, token.as_bytes(), now)
-            .map_err(CsrfFailure::Token)?;
+        let (nonce, expires_at) =
+            token::verify_raw(&self.inner.key, session, token.as_bytes(), now)
+                .map_err(CsrfFailure::Token)?;
         if cfg.single_use {
-            let key = format!("csrf:{}", verified.nonce);
-            let expires = verified.expires_at.saturating_mul(1_000_000_000);
-            if !cfg.store.first_use(&key, expires, cfg.clock.now_nanos()) {
+            // "csrf:" + base64url(nonce), built on the stack: no allocation per mutation
+            // beyond the store's own entry.
+            let mut buf = [0u8; 5 + token::NONCE_B64_LEN];
+            buf[..5].copy_from_slice(b"csrf:");
+            let key = URL_SAFE_NO_PAD
+                .encode_slice(nonce, &mut buf[5..])
+                .ok()
+                .and_then(|n| std::str::from_utf8(&buf[..5 + n]).ok())
+                .ok_or(CsrfFailure::Token(token::TokenError::Malformed))?;
+            let expires = expires_at.saturating_mul(1_000_000_000);
+            if !cfg.store.first_use(key, expires, cfg.clock.now_nanos()) {
                 return Err(CsrfFailure::Replayed);
             }
         }
@@ -401,10 +412,9 @@ fn getrandom_fill(buf: &mut [u8]) -> Result<(), CsrfError> {
 }
 
 fn random_b64(n: usize) -> Result<String, CsrfError> {
-    use base64::Engine;
     let bytes =
         rampart_core::secret::random_bytes(n).map_err(|e| CsrfError::Random(e.to_string()))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 #[cfg(test)]

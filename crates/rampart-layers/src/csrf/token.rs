@@ -98,6 +98,23 @@ pub fn verify(
     token: &[u8],
     now: u64,
 ) -> Result<VerifiedToken, TokenError> {
+    let (nonce, expires_at) = verify_raw(key, session, token, now)?;
+    Ok(VerifiedToken {
+        nonce: URL_SAFE_NO_PAD.encode(nonce),
+        expires_at,
+    })
+}
+
+/// The length of a nonce in base64url, as the single-use store keys it.
+pub(crate) const NONCE_B64_LEN: usize = NONCE_LEN.div_ceil(3) * 4 - 2;
+
+/// [`verify`] without allocating: the raw nonce and the expiry (the layer's hot path).
+pub(crate) fn verify_raw(
+    key: &TokenKey,
+    session: &str,
+    token: &[u8],
+    now: u64,
+) -> Result<([u8; NONCE_LEN], u64), TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed);
     }
@@ -129,10 +146,9 @@ pub fn verify(
     if now >= expires_at {
         return Err(TokenError::Expired);
     }
-    Ok(VerifiedToken {
-        nonce: URL_SAFE_NO_PAD.encode(&payload[..NONCE_LEN]),
-        expires_at,
-    })
+    let mut nonce = [0u8; NONCE_LEN];
+    nonce.copy_from_slice(&payload[..NONCE_LEN]);
+    Ok((nonce, expires_at))
 }
 
 #[cfg(test)]

@@ -16,13 +16,13 @@
 //! ```
 
 mod csp;
+mod nonce;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use base64::Engine;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
@@ -30,6 +30,11 @@ use rampart_core::config::Environment;
 use tower::{Layer, Service};
 
 pub use csp::Csp;
+
+use nonce::NonceSource;
+
+/// Removed from every response: it names the framework behind the app.
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
 /// The CSP nonce of this response, in request extensions when the policy uses nonces; put it
 /// in `<script nonce="...">`.
@@ -135,7 +140,7 @@ impl SecurityHeaders {
             self.corp.as_deref(),
         );
         let csp = match &self.csp {
-            Some(c) if c.uses_nonce() => CspValue::Template(c.template()),
+            Some(c) if c.uses_nonce() => CspValue::Template(c.template(), NonceSource::new()),
             Some(c) => match HeaderValue::from_str(&c.render(None)) {
                 Ok(v) => CspValue::Fixed(v),
                 Err(_) => CspValue::None,
@@ -152,7 +157,7 @@ impl SecurityHeaders {
 enum CspValue {
     None,
     Fixed(HeaderValue),
-    Template(Vec<String>),
+    Template(Vec<String>, NonceSource),
 }
 
 #[derive(Debug)]
@@ -200,10 +205,8 @@ where
         let csp = match &self.prepared.csp {
             CspValue::None => None,
             CspValue::Fixed(v) => Some(v.clone()),
-            CspValue::Template(parts) => {
-                let nonce = rampart_core::secret::random_bytes(16)
-                    .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
-                    .unwrap_or_default();
+            CspValue::Template(parts, nonces) => {
+                let nonce = nonces.next();
                 let value = HeaderValue::from_str(&parts.join(&nonce)).ok();
                 req.extensions_mut().insert(CspNonce(nonce));
                 value
@@ -243,18 +246,19 @@ where
         let h = res.headers_mut();
         // One growth of the map instead of several as the headers go in.
         h.reserve(this.prepared.fixed.len() + 1);
+        // One lookup per header (the entry), not a lookup and then an insert.
         for (name, value) in &this.prepared.fixed {
-            if !h.contains_key(name) {
-                h.insert(name.clone(), value.clone());
+            if let header::Entry::Vacant(e) = h.entry(name) {
+                e.insert(value.clone());
             }
         }
         if let Some(csp) = this.csp.take()
-            && !h.contains_key(header::CONTENT_SECURITY_POLICY)
+            && let header::Entry::Vacant(e) = h.entry(header::CONTENT_SECURITY_POLICY)
         {
-            h.insert(header::CONTENT_SECURITY_POLICY, csp);
+            e.insert(csp);
         }
         h.remove(header::SERVER);
-        h.remove("x-powered-by");
+        h.remove(X_POWERED_BY);
         Poll::Ready(Ok(res))
     }
 }
