@@ -247,7 +247,7 @@ pub(crate) fn app(s: &Settings) -> Router {
     let p = Protect::new(s);
     let csrf = s.csrf.clone();
     let route = |kind, cfg: PolicyConfig, h: MethodRouter| h.layer(policy(kind, &cfg));
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/api/csrf", get(move |h: HeaderMap| csrf_token(csrf, h)))
         .route(
@@ -306,14 +306,20 @@ pub(crate) fn app(s: &Settings) -> Router {
                 p.cfg("/api/upload").body_limit(1 << 20),
                 post(upload),
             ),
-        )
+        );
+    // The app-wide layers wrap the whole router once (404s and 405s included). Through
+    // `Router::layer` each route would be boxed once per layer and every box cloned on
+    // every request; this way a request pays for one clone of the chain.
+    let app_wide = tower::ServiceBuilder::new()
+        .layer(EventsLayer::new(s.events.clone()))
+        .layer(SecurityHeaders::new(s.env).layer())
+        .layer(SafeErrorsLayer::new(s.env))
         .layer(
             ClientIpLayer::new(s.trusted.clone())
                 .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
         )
-        .layer(SafeErrorsLayer::new(s.env))
-        .layer(SecurityHeaders::new(s.env).layer())
-        .layer(EventsLayer::new(s.events.clone()))
+        .service(routes);
+    Router::new().fallback_service(app_wide)
 }
 
 async fn health() -> Json<Value> {

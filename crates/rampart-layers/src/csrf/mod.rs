@@ -54,6 +54,8 @@ pub const HEADER: &str = "x-csrf-token";
 pub const SESSION_COOKIE: &str = "rampart_session";
 /// The shortest `CSRF_SECRET` accepted.
 pub const MIN_SECRET_LEN: usize = 32;
+/// Parsed once: a `&str` key would be parsed and lowercased on every mutation.
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// The client-facing error text of every CSRF refusal.
 pub const ERROR: &str = "Invalid CSRF token";
 
@@ -314,7 +316,7 @@ impl Csrf {
         }
         let cfg = &self.inner.cfg;
         if headers
-            .get("sec-fetch-site")
+            .get(SEC_FETCH_SITE)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
         {
             return Err(CsrfFailure::CrossSite);
