@@ -400,6 +400,7 @@ end
         "/validated",
         "/csrf",
         "/csrf-auth",
+        "/policy",
         "/protected",
     ];
     let chosen: Vec<&'static str> = all

@@ -146,9 +146,13 @@ impl Authenticator {
     }
 
     fn token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        // `to_str` checks a JWT-sized value byte by byte; a header value holds no control
+        // bytes, so "all ASCII" (checked a word at a time) is the same test.
         let bearer = headers
             .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+            .map(HeaderValue::as_bytes)
+            .filter(|v| v.is_ascii())
+            .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| {
                 let (scheme, rest) = v.trim().split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
