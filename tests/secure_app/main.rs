@@ -5,3 +5,6 @@
 mod harness;
 mod protect;
 mod rate_limit;
+#[allow(dead_code)]
+#[path = "../../crates/rampart-layers/tests/redis_server.rs"]
+mod redis_server;
