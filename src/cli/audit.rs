@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_check::audit::{self, Ecosystem, Options, Registries, update};
-use rampart_check::report::{Format, render};
+use rampart_check::report::Format;
 use rampart_core::Severity;
 
 use super::{Context, Outcome};
@@ -105,14 +105,7 @@ pub(crate) fn run(ctx: &Context, args: Args) -> anyhow::Result<Outcome> {
         Some(s) => s.parse()?,
         None => cfg.fail_on,
     };
-    let mut out = std::io::stdout().lock();
-    render(&report, format, &mut out)?;
-    out.flush()?;
-    Ok(if report.fails(threshold) {
-        Outcome::Findings
-    } else {
-        Outcome::Clean
-    })
+    super::print_report(&report, format, threshold)
 }
 
 /// The ecosystems of the lockfiles under `path` (what `--update` fetches).

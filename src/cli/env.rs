@@ -1,11 +1,10 @@
 //! `rampart env check`: the environment rules over a project's `.env*` files.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use rampart_check::env::{Options, Profile, Rules, check};
-use rampart_check::report::{Format, render};
+use rampart_check::report::Format;
 use rampart_core::Severity;
 
 use super::{Context, Outcome};
@@ -83,12 +82,5 @@ pub(crate) fn run(ctx: &Context, args: Args) -> anyhow::Result<Outcome> {
         Some(s) => s.parse()?,
         None => config.check.fail_on,
     };
-    let mut out = std::io::stdout().lock();
-    render(&report, format, &mut out)?;
-    out.flush()?;
-    Ok(if report.fails(threshold) {
-        Outcome::Findings
-    } else {
-        Outcome::Clean
-    })
+    super::print_report(&report, format, threshold)
 }

@@ -127,6 +127,23 @@ impl Context {
     }
 }
 
+/// Prints `report` on stdout in `format`; findings at or above `threshold` make the outcome
+/// [`Outcome::Findings`] (exit 1).
+pub(crate) fn print_report(
+    report: &rampart_check::finding::Report,
+    format: rampart_check::report::Format,
+    threshold: rampart_core::Severity,
+) -> anyhow::Result<Outcome> {
+    let mut out = std::io::stdout().lock();
+    rampart_check::report::render(report, format, &mut out)?;
+    out.flush()?;
+    Ok(if report.fails(threshold) {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
