@@ -1,9 +1,10 @@
 //! The HTTP servers `benches/http_limiter.sh` loads with wrk: an axum hello handler bare,
-//! behind Rampart's client-IP + rate-limit layers, and behind `tower_governor`.
+//! behind Rampart's client-IP + rate-limit layers, and behind `tower_governor` without and
+//! with its `x-ratelimit-*` headers.
 //!
-//! `http_server --serve bare|rampart|tower_governor 127.0.0.1:PORT` serves on one thread
-//! (the script pins it to one core). Run without `--serve` (as `cargo bench` does) it only
-//! says how to use it.
+//! `http_server --serve MODE 127.0.0.1:PORT` serves on one thread (the script pins it to one
+//! core); MODE is one of [`MODES`]. Run without `--serve` (as `cargo bench` does) it only says
+//! how to use it.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -22,13 +23,20 @@ async fn hello() -> &'static str {
     "Hello, World!"
 }
 
+/// The servers this bench can run.
+const MODES: &str = "bare|rampart|client_ip|tower_governor|tower_governor_headers";
+
+/// The one quota every limiter gets: one request per nanosecond, bursts of 10^9. GCRA with
+/// these parameters in both crates; no load test on one core comes near it, so every request
+/// takes the pass path (the script checks that every response was a 2xx).
+const PER_SECOND: u32 = 1_000_000_000;
+
 fn app(mode: &str) -> Option<Router> {
     let bare = Router::new().route("/", get(hello));
-    // Quotas no load test reaches, so every request measures the pass path of each limiter.
     Some(match mode {
         "bare" => bare,
         "rampart" => {
-            let quota = Quota::new(NonZeroU32::MAX, Duration::from_secs(1));
+            let quota = Quota::new(NonZeroU32::new(PER_SECOND)?, Duration::from_secs(1));
             bare.layer(
                 // One `Router::layer` for the whole stack: axum boxes each layer it is given.
                 tower::ServiceBuilder::new()
@@ -48,10 +56,22 @@ fn app(mode: &str) -> Option<Router> {
             ClientIpLayer::new(TrustedProxies::none())
                 .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
         ),
+        // Keyed by peer IP (tower_governor's default key), like Rampart's client IP with no
+        // trusted proxies.
         "tower_governor" => {
             let config = GovernorConfigBuilder::default()
                 .per_nanosecond(1)
-                .burst_size(u32::MAX)
+                .burst_size(PER_SECOND)
+                .finish()?;
+            bare.layer(GovernorLayer::new(config))
+        }
+        // The same, with `x-ratelimit-limit`/`x-ratelimit-remaining` on every response: the
+        // variant that, like Rampart, tells clients their quota.
+        "tower_governor_headers" => {
+            let config = GovernorConfigBuilder::default()
+                .per_nanosecond(1)
+                .burst_size(PER_SECOND)
+                .use_headers()
                 .finish()?;
             bare.layer(GovernorLayer::new(config))
         }
@@ -65,7 +85,7 @@ fn main() {
         [flag, mode, addr] if flag == "--serve" => (mode.clone(), addr.clone()),
         _ => {
             eprintln!(
-                "http_server: load target for benches/http_limiter.sh; usage: http_server --serve bare|rampart|tower_governor ADDR"
+                "http_server: load target for benches/http_limiter.sh; usage: http_server --serve {MODES} ADDR"
             );
             return;
         }
