@@ -29,6 +29,7 @@ use axum::response::Response;
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use rampart_core::config::{EnvMap, Environment, OnStoreError, process_env};
+use rampart_core::env::Spec;
 use rampart_core::units::Quota;
 use rampart_core::{RouteKind, SecurityEvent};
 use rampart_layers::auth::{Authenticator, Claims};
@@ -91,23 +92,14 @@ pub(crate) fn settings(args: &[String], env: &EnvMap) -> Result<Settings, Startu
     let var = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
 
     // The guide's two required secrets: report every one that is missing or short at once.
-    let bad: Vec<String> = ["CSRF_SECRET", "SESSION_SECRET"]
-        .into_iter()
-        .filter_map(|name| match var(name) {
-            None => Some(format!("{name} is not set")),
-            Some(v) if v.chars().count() < 32 => Some(format!(
-                "{name} is {} characters, needs 32+",
-                v.chars().count()
-            )),
-            Some(_) => None,
-        })
-        .collect();
-    if !bad.is_empty() {
-        return Err(err(format!(
+    let secrets = Spec::new().secret("CSRF_SECRET").secret("SESSION_SECRET");
+    rampart_core::env::validate(&secrets, env).map_err(|e| {
+        let bad: Vec<String> = e.0.iter().map(ToString::to_string).collect();
+        err(format!(
             "{} (generate one with `rampart secret`)",
             bad.join("; ")
-        )));
-    }
+        ))
+    })?;
     let env_kind = match var("RAMPART_ENV") {
         None | Some("development") => Environment::Development,
         Some("production") => Environment::Production,
