@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use foldhash::fast::RandomState;
 
 /// Remembers keys until their expiry. Shared by every request of a route (or of an app).
@@ -18,7 +20,27 @@ pub trait ReplayStore: Send + Sync + fmt::Debug + 'static {
 
     /// Forgets `key`, so that a delivery the handler failed can be retried with the same id.
     fn forget(&self, key: &str);
+
+    /// [`first_use`](Self::first_use) for a 16-byte random nonce (a single-use CSRF token's).
+    /// The default records it as the key `csrf:` + base64url(nonce), so a store shared by
+    /// several instances sees the same key from each; [`MemoryReplayStore`] keeps nonces
+    /// as 16-byte keys instead (no string, no allocation per use).
+    fn first_use_nonce(&self, nonce: &[u8; NONCE_LEN], expires_at: u64, now: u64) -> bool {
+        // "csrf:" + base64url(nonce), built on the stack.
+        let mut buf = [0u8; 5 + NONCE_LEN.div_ceil(3) * 4];
+        buf[..5].copy_from_slice(b"csrf:");
+        let Ok(n) = URL_SAFE_NO_PAD.encode_slice(nonce, &mut buf[5..]) else {
+            return false;
+        };
+        match std::str::from_utf8(&buf[..5 + n]) {
+            Ok(key) => self.first_use(key, expires_at, now),
+            Err(_) => false,
+        }
+    }
 }
+
+/// The length of the nonces [`ReplayStore::first_use_nonce`] takes.
+pub const NONCE_LEN: usize = 16;
 
 /// The smallest map that is ever swept.
 const SWEEP_EVERY: usize = 1024;
@@ -32,13 +54,72 @@ pub struct MemoryReplayStore {
 #[derive(Default)]
 struct Inner {
     // foldhash: fast on short keys and seeded per process, so ids cannot be chosen to collide.
-    seen: HashMap<Box<str>, u64, RandomState>,
+    seen: Expiring<Box<str>>,
+    // Nonces as one `u128` each: 24 bytes an entry in the table itself, where a string key
+    // costs a heap allocation of its own on every use, besides the table slot.
+    nonces: Expiring<u128>,
+}
+
+/// Keys with their expiry, swept when the map has doubled since the last sweep: amortised
+/// O(1) per insert, and never more than twice the live entries (plus [`SWEEP_EVERY`]).
+struct Expiring<K> {
+    map: HashMap<K, u64, RandomState>,
     next_sweep: usize,
+}
+
+impl<K> Default for Expiring<K> {
+    fn default() -> Self {
+        Expiring {
+            map: HashMap::default(),
+            next_sweep: 0,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Expiring<K> {
+    fn first_use<Q>(&mut self, key: &Q, expires_at: u64, now: u64) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized + ToOwnedKey<K>,
+    {
+        if self.map.len() >= self.next_sweep {
+            self.map.retain(|_, exp| *exp > now);
+            self.next_sweep = (self.map.len() * 2).max(SWEEP_EVERY);
+        }
+        match self.map.get_mut(key) {
+            Some(exp) if *exp > now => false,
+            Some(exp) => {
+                *exp = expires_at;
+                true
+            }
+            None => {
+                self.map.insert(key.to_owned_key(), expires_at);
+                true
+            }
+        }
+    }
+}
+
+/// The owned key for a borrowed one (`&str` → `Box<str>`, `u128` → itself).
+trait ToOwnedKey<K> {
+    fn to_owned_key(&self) -> K;
+}
+
+impl ToOwnedKey<Box<str>> for str {
+    fn to_owned_key(&self) -> Box<str> {
+        self.into()
+    }
+}
+
+impl ToOwnedKey<u128> for u128 {
+    fn to_owned_key(&self) -> u128 {
+        *self
+    }
 }
 
 impl fmt::Debug for MemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let len = self.inner.lock().map(|i| i.seen.len()).unwrap_or(0);
+        let len = self.len();
         f.debug_struct("MemoryReplayStore")
             .field("entries", &len)
             .finish()
@@ -53,7 +134,19 @@ impl MemoryReplayStore {
 
     /// How many keys are remembered (expired ones included until the next sweep).
     pub fn len(&self) -> usize {
-        self.inner.lock().map(|i| i.seen.len()).unwrap_or(0)
+        self.inner
+            .lock()
+            .map(|i| i.seen.map.len() + i.nonces.map.len())
+            .unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock means another request panicked mid-insert; refusing (fail closed)
+        // would lock every client out, and the map itself is still consistent.
+        match self.inner.lock() {
+            Ok(i) => i,
+            Err(p) => p.into_inner(),
+        }
     }
 
     /// True when nothing is remembered.
@@ -64,37 +157,16 @@ impl MemoryReplayStore {
 
 impl ReplayStore for MemoryReplayStore {
     fn first_use(&self, key: &str, expires_at: u64, now: u64) -> bool {
-        // A poisoned lock means another request panicked mid-insert; refusing (fail closed)
-        // would lock every client out, and the map itself is still consistent.
-        let mut inner = match self.inner.lock() {
-            Ok(i) => i,
-            Err(p) => p.into_inner(),
-        };
-        // Sweep when the map has doubled since the last sweep: amortised O(1) per insert,
-        // and the map never holds more than twice the live entries (plus SWEEP_EVERY).
-        if inner.seen.len() >= inner.next_sweep {
-            inner.seen.retain(|_, exp| *exp > now);
-            inner.next_sweep = (inner.seen.len() * 2).max(SWEEP_EVERY);
-        }
-        match inner.seen.get_mut(key) {
-            Some(exp) if *exp > now => false,
-            Some(exp) => {
-                *exp = expires_at;
-                true
-            }
-            None => {
-                inner.seen.insert(key.into(), expires_at);
-                true
-            }
-        }
+        self.lock().seen.first_use(key, expires_at, now)
     }
 
     fn forget(&self, key: &str) {
-        let mut inner = match self.inner.lock() {
-            Ok(i) => i,
-            Err(p) => p.into_inner(),
-        };
-        inner.seen.remove(key);
+        self.lock().seen.map.remove(key);
+    }
+
+    fn first_use_nonce(&self, nonce: &[u8; NONCE_LEN], expires_at: u64, now: u64) -> bool {
+        let key = u128::from_le_bytes(*nonce);
+        self.lock().nonces.first_use(&key, expires_at, now)
     }
 }
 
@@ -118,6 +190,52 @@ mod tests {
         assert!(s.first_use("k", 100, 0));
         s.forget("k");
         assert!(s.first_use("k", 100, 0));
+    }
+
+    #[test]
+    fn nonces_are_single_use_until_they_expire() {
+        let s = MemoryReplayStore::new();
+        let a = [7u8; NONCE_LEN];
+        let mut b = a;
+        b[15] = 8;
+        assert!(s.first_use_nonce(&a, 100, 10));
+        assert!(!s.first_use_nonce(&a, 100, 50));
+        assert!(s.first_use_nonce(&b, 100, 50));
+        assert!(s.first_use_nonce(&a, 300, 150));
+        // Nonces and string keys do not collide.
+        assert!(s.first_use("csrf:BwcHBwcHBwcHBwcHBwcHBw", 100, 10));
+        assert_eq!(s.len(), 3);
+    }
+
+    /// A store that only knows string keys, as one shared between instances would.
+    #[derive(Debug, Default)]
+    struct Strings(MemoryReplayStore);
+
+    impl ReplayStore for Strings {
+        fn first_use(&self, key: &str, expires_at: u64, now: u64) -> bool {
+            assert_eq!(key, "csrf:BwcHBwcHBwcHBwcHBwcHBw");
+            self.0.first_use(key, expires_at, now)
+        }
+        fn forget(&self, key: &str) {
+            self.0.forget(key);
+        }
+    }
+
+    #[test]
+    fn default_nonce_key_is_the_base64url_string() {
+        let s = Strings::default();
+        assert!(s.first_use_nonce(&[7u8; NONCE_LEN], 100, 10));
+        assert!(!s.first_use_nonce(&[7u8; NONCE_LEN], 100, 20));
+    }
+
+    #[test]
+    fn expired_nonces_are_swept() {
+        let s = MemoryReplayStore::new();
+        for i in 0..(SWEEP_EVERY * 3) {
+            let n = (i as u128).to_le_bytes();
+            assert!(s.first_use_nonce(&n, i as u64 + 1, i as u64));
+        }
+        assert!(s.len() <= 2 * SWEEP_EVERY, "{} entries kept", s.len());
     }
 
     #[test]

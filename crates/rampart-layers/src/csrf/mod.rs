@@ -336,17 +336,11 @@ impl Csrf {
             token::verify_raw(&self.inner.key, session, token.as_bytes(), now)
                 .map_err(CsrfFailure::Token)?;
         if cfg.single_use {
-            // "csrf:" + base64url(nonce), built on the stack: no allocation per mutation
-            // beyond the store's own entry.
-            let mut buf = [0u8; 5 + token::NONCE_B64_LEN];
-            buf[..5].copy_from_slice(b"csrf:");
-            let key = URL_SAFE_NO_PAD
-                .encode_slice(nonce, &mut buf[5..])
-                .ok()
-                .and_then(|n| std::str::from_utf8(&buf[..5 + n]).ok())
-                .ok_or(CsrfFailure::Token(token::TokenError::Malformed))?;
             let expires = expires_at.saturating_mul(1_000_000_000);
-            if !cfg.store.first_use(key, expires, cfg.clock.now_nanos()) {
+            if !cfg
+                .store
+                .first_use_nonce(&nonce, expires, cfg.clock.now_nanos())
+            {
                 return Err(CsrfFailure::Replayed);
             }
         }

@@ -15,7 +15,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 const LABEL: &[u8] = b"rampart-csrf-v1\0";
 /// Bytes of randomness in a token.
-pub(crate) const NONCE_LEN: usize = 16;
+pub(crate) const NONCE_LEN: usize = crate::replay::NONCE_LEN;
 const PAYLOAD_LEN: usize = NONCE_LEN + 8;
 /// The longest token text accepted; anything longer is refused before decoding.
 const MAX_TOKEN_LEN: usize = 128;
@@ -104,9 +104,6 @@ pub fn verify(
         expires_at,
     })
 }
-
-/// The length of a nonce in base64url, as the single-use store keys it.
-pub(crate) const NONCE_B64_LEN: usize = NONCE_LEN.div_ceil(3) * 4 - 2;
 
 /// [`verify`] without allocating: the raw nonce and the expiry (the layer's hot path).
 pub(crate) fn verify_raw(
