@@ -175,7 +175,9 @@ fn app(csrf: Csrf, auth: Authenticator) -> Router {
         );
     // The app-wide layers wrap the router once (as `secure_app` does), rather than each
     // route through `Router::layer`, which boxes every route once per layer and clones
-    // each box on every request.
+    // each box on every request. `with_state` builds each handler's route once, as
+    // `secure_app` does.
+    let stack = stack.with_state(());
     let stack = tower::ServiceBuilder::new()
         .layer(EventsLayer::new(Arc::new(NullSink)))
         .layer(SecurityHeaders::new(env).layer())

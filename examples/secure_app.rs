@@ -301,7 +301,10 @@ pub(crate) fn app(s: &Settings) -> Router {
         );
     // The app-wide layers wrap the whole router once (404s and 405s included). Through
     // `Router::layer` each route would be boxed once per layer and every box cloned on
-    // every request; this way a request pays for one clone of the chain.
+    // every request; this way a request pays for one clone of the chain. `with_state` turns
+    // each handler into its route now: a router used as a service without it rebuilds the
+    // route of the matched handler on every request.
+    let routes = routes.with_state(());
     let app_wide = tower::ServiceBuilder::new()
         .layer(EventsLayer::new(s.events.clone()))
         .layer(SecurityHeaders::new(s.env).layer())
