@@ -7,7 +7,8 @@
 //!
 //! The `layer` group calls an axum hello router in process (no sockets): bare, behind
 //! Rampart's client-IP + rate-limit layers (the pass path, with its `RateLimit` fields), and
-//! behind `tower_governor`: what each adds to a request, free of loopback noise.
+//! behind `tower_governor` without and with its `x-ratelimit-*` headers, all with the same
+//! quota: what each adds to a request, free of loopback noise.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
@@ -117,7 +118,12 @@ fn layer(c: &mut Criterion) {
     use tower::Service;
 
     let bare = Router::new().route("/", get(|| async { "Hello, World!" }));
-    let quota = rampart_core::units::Quota::new(NonZeroU32::MAX, Duration::from_secs(1));
+    // The quota `benches/http_server.rs` gives every limiter: 10^9/s, bursts of 10^9.
+    let per_second = 1_000_000_000;
+    let quota = rampart_core::units::Quota::new(
+        NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MAX),
+        Duration::from_secs(1),
+    );
     let rampart = bare.clone().layer(
         // One `Router::layer` for the whole stack: axum boxes each layer it is given.
         tower::ServiceBuilder::new()
@@ -132,7 +138,18 @@ fn layer(c: &mut Criterion) {
     );
     let governor = tower_governor::governor::GovernorConfigBuilder::default()
         .per_nanosecond(1)
-        .burst_size(u32::MAX)
+        .burst_size(per_second)
+        .finish()
+        .map(|config| {
+            bare.clone()
+                .layer(tower_governor::GovernorLayer::new(config))
+        });
+    // With `x-ratelimit-limit`/`x-ratelimit-remaining` on every response, as Rampart sends
+    // its fields.
+    let governor_headers = tower_governor::governor::GovernorConfigBuilder::default()
+        .per_nanosecond(1)
+        .burst_size(per_second)
+        .use_headers()
         .finish()
         .map(|config| {
             bare.clone()
@@ -146,6 +163,7 @@ fn layer(c: &mut Criterion) {
         ("bare", Some(bare)),
         ("rampart", Some(rampart)),
         ("tower_governor", governor),
+        ("tower_governor_headers", governor_headers),
     ];
     for (name, router) in routes {
         // Finalised as `axum::serve` does, so layers are applied once, not per call.
