@@ -190,10 +190,10 @@ impl RouteKind {
 
 /// True for methods that may change state (anything but GET, HEAD, OPTIONS and TRACE).
 pub fn is_mutating_method(method: &str) -> bool {
-    !matches!(
-        method.to_ascii_uppercase().as_str(),
-        "GET" | "HEAD" | "OPTIONS" | "TRACE"
-    )
+    // Compared in place: called on every request, so no uppercased copy.
+    !["GET", "HEAD", "OPTIONS", "TRACE"]
+        .iter()
+        .any(|safe| method.eq_ignore_ascii_case(safe))
 }
 
 impl fmt::Display for RouteKind {
