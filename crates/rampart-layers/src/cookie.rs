@@ -5,15 +5,26 @@ use http::header::COOKIE;
 
 /// The value of cookie `name` in the request's `Cookie` headers, if present and non-empty.
 pub(crate) fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().trim_matches('"'))
-        .filter(|v| !v.is_empty())
+    // A name with `=` never matches (the pair's name ends at its first `=`).
+    if name.contains('=') {
+        return None;
+    }
+    // Plain loops rather than an iterator chain: this runs on every mutation (CSRF).
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some(v) = pair
+                .trim()
+                .strip_prefix(name)
+                .and_then(|r| r.strip_prefix('='))
+            {
+                // The first pair with this name decides, as before.
+                let v = v.trim().trim_matches('"');
+                return (!v.is_empty()).then_some(v);
+            }
+        }
+    }
+    None
 }
 
 /// Attributes of a cookie Rampart sets: always `Path=/`, `HttpOnly` and `SameSite=Strict`.
@@ -50,6 +61,23 @@ mod tests {
         assert_eq!(get(&h, "rampart_session"), Some("abc"));
         assert_eq!(get(&h, "theme"), Some("dark"));
         assert_eq!(get(&h, "missing"), None);
+        // A name is matched whole, up to its `=`.
+        assert_eq!(get(&h, "rampart"), None);
+        assert_eq!(get(&h, "a=1"), None);
+    }
+
+    #[test]
+    fn quoted_empty_and_repeated_values() {
+        let mut h = HeaderMap::new();
+        h.append(
+            COOKIE,
+            HeaderValue::from_static(" s = x ; q=\"v\"; e=; e=2"),
+        );
+        // `s ` is not `s`: no trimming inside a pair's name.
+        assert_eq!(get(&h, "s"), None);
+        assert_eq!(get(&h, "q"), Some("v"));
+        // The first `e` is empty: absent, the later one is not looked at.
+        assert_eq!(get(&h, "e"), None);
     }
 
     #[test]
