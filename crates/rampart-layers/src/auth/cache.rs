@@ -2,8 +2,9 @@
 //! RSA or ECDSA verification again.
 //!
 //! Keyed by the whole token (signature included): only the exact bytes that verified hit. An entry lives until the token's `exp`, and at most five minutes, so a key
-//! removed from a JWKS stops being honoured within that time; `exp`, `nbf` and the rules are
-//! still checked on every hit. When full, the cache is emptied (bounded memory, no LRU
+//! removed from a JWKS stops being honoured within that time; `exp` and `nbf` are still
+//! checked on every hit (kept as numbers beside the claims, so a hit looks nothing up in
+//! them); issuer, audience and party passed when the entry was made and cannot change. When full, the cache is emptied (bounded memory, no LRU
 //! bookkeeping on the request path).
 
 use std::collections::HashMap;
@@ -22,7 +23,17 @@ const MAX_AGE: u64 = 300;
 #[derive(Debug)]
 pub(super) struct VerifiedCache {
     capacity: usize,
-    map: Mutex<HashMap<Box<str>, (Claims, u64), RandomState>>,
+    map: Mutex<HashMap<Box<str>, Entry, RandomState>>,
+}
+
+/// The claims, when the entry stops being used (seconds), and the token's times.
+type Entry = (Claims, u64, Times);
+
+/// A cached token's `exp` and `nbf`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Times {
+    pub(super) exp: f64,
+    pub(super) nbf: Option<f64>,
 }
 
 impl VerifiedCache {
@@ -33,29 +44,32 @@ impl VerifiedCache {
         }
     }
 
-    pub(super) fn get(&self, token: &str, now: u64) -> Option<Claims> {
+    pub(super) fn get(&self, token: &str, now: u64) -> Option<(Claims, Times)> {
         let map = self.map.lock().ok()?;
         match map.get(token) {
-            Some((claims, until)) if now < *until => Some(claims.clone()),
+            Some((claims, until, times)) if now < *until => Some((claims.clone(), *times)),
             _ => None,
         }
     }
 
     pub(super) fn insert(&self, token: &str, claims: &Claims, now: u64) {
-        let exp = claims
-            .map()
-            .get("exp")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
+        // Only verified claims come here, and they have a numeric `exp`.
+        let Some(exp) = claims.map().get("exp").and_then(Value::as_f64) else {
+            return;
+        };
         let until = (now + MAX_AGE).min(exp.max(0.0) as u64 + 1);
         if until <= now {
             return;
         }
+        let times = Times {
+            exp,
+            nbf: claims.map().get("nbf").and_then(Value::as_f64),
+        };
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= self.capacity {
                 map.clear();
             }
-            map.insert(token.into(), (claims.clone(), until));
+            map.insert(token.into(), (claims.clone(), until, times));
         }
     }
 }

@@ -284,6 +284,26 @@ pub fn verify(
     Ok(Claims::new(claims))
 }
 
+/// The checks that depend on the time: `exp` and `nbf`, with the leeway. All a token from
+/// the verified-token cache needs, since it passed every other check when it was cached.
+pub(crate) fn check_times(
+    exp: f64,
+    nbf: Option<f64>,
+    rules: &JwtRules,
+    now: u64,
+) -> Result<(), JwtFailure> {
+    let now_f = now as f64;
+    if now_f > exp + rules.leeway as f64 {
+        return Err(JwtFailure::Expired);
+    }
+    if let Some(nbf) = nbf
+        && now_f + (rules.leeway as f64) < nbf
+    {
+        return Err(JwtFailure::NotYetValid);
+    }
+    Ok(())
+}
+
 pub(crate) fn check_claims(
     c: &Map<String, Value>,
     rules: &JwtRules,
@@ -293,15 +313,7 @@ pub(crate) fn check_claims(
         .get("exp")
         .and_then(Value::as_f64)
         .ok_or(JwtFailure::MissingExp)?;
-    let now_f = now as f64;
-    if now_f > exp + rules.leeway as f64 {
-        return Err(JwtFailure::Expired);
-    }
-    if let Some(nbf) = c.get("nbf").and_then(Value::as_f64)
-        && now_f + (rules.leeway as f64) < nbf
-    {
-        return Err(JwtFailure::NotYetValid);
-    }
+    check_times(exp, c.get("nbf").and_then(Value::as_f64), rules, now)?;
     if let Some(iss) = &rules.issuer
         && c.get("iss").and_then(Value::as_str) != Some(iss.as_str())
     {

@@ -49,6 +49,12 @@ enum Keys {
     Jwks(Arc<JwksCache>),
 }
 
+/// A cache of its own for every set of rules: a hit skips the issuer, audience and party
+/// checks, so a clone given stricter rules must not see the entries of a looser one.
+fn fresh_cache() -> Arc<cache::VerifiedCache> {
+    Arc::new(cache::VerifiedCache::new(cache::DEFAULT_CAPACITY))
+}
+
 /// Verifies bearer tokens. Cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -91,7 +97,7 @@ impl Authenticator {
             rules: Arc::new(JwtRules::default()),
             cookie: None,
             clock: Arc::new(SystemClock::new()),
-            cache: Arc::new(cache::VerifiedCache::new(cache::DEFAULT_CAPACITY)),
+            cache: fresh_cache(),
         }
     }
 
@@ -99,6 +105,7 @@ impl Authenticator {
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.rules).issuer = Some(issuer.into());
+        self.cache = fresh_cache();
         self
     }
 
@@ -106,6 +113,7 @@ impl Authenticator {
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         Arc::make_mut(&mut self.rules).audience = Some(audience.into());
+        self.cache = fresh_cache();
         self
     }
 
@@ -115,6 +123,7 @@ impl Authenticator {
         Arc::make_mut(&mut self.rules)
             .authorized_parties
             .push(origin.into());
+        self.cache = fresh_cache();
         self
     }
 
@@ -180,10 +189,11 @@ impl Authenticator {
         Some(self.remember(token, jwt::verify(token, keys, &self.rules, now), now))
     }
 
-    /// A token whose signature was verified before: only its time and rules are re-checked.
+    /// A token whose signature and claims were verified before: only `exp` and `nbf` are
+    /// checked again (the rules gave the same answer when it was cached).
     fn cached(&self, token: &str, now: u64) -> Option<Result<Claims, JwtFailure>> {
-        let claims = self.cache.get(token, now)?;
-        Some(jwt::check_claims(claims.map(), &self.rules, now).map(|()| claims))
+        let (claims, times) = self.cache.get(token, now)?;
+        Some(jwt::check_times(times.exp, times.nbf, &self.rules, now).map(|()| claims))
     }
 
     fn remember(

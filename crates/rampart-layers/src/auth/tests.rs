@@ -231,6 +231,37 @@ async fn leeway_issuer_audience_party() {
 }
 
 #[tokio::test]
+async fn cached_tokens_are_not_shared_with_stricter_clones_and_still_expire() {
+    let clock = ManualClock::new(NOW * 1_000_000_000);
+    let loose = Authenticator::from_pem(&Keys::get().read("rsa.pub"))
+        .unwrap()
+        .clock(Arc::new(clock.clone()));
+    let t = token(Algorithm::RS256, "rsa.key", None, claims(NOW + 60));
+    assert_eq!(call(&loose, Some(&t)).await.0, StatusCode::OK);
+    // The second time it comes from the verified-token cache.
+    assert_eq!(call(&loose, Some(&t)).await.0, StatusCode::OK);
+    // Clones given rules the token fails check them, whatever the loose one cached.
+    let iss = loose.clone().issuer("https://other.example.com");
+    assert_eq!(
+        call(&iss, Some(&t)).await.1.as_deref(),
+        Some("wrong_issuer")
+    );
+    let aud = loose.clone().audience("api");
+    assert_eq!(
+        call(&aud, Some(&t)).await.1.as_deref(),
+        Some("wrong_audience")
+    );
+    let party = loose.clone().authorized_party("https://evil.example");
+    assert_eq!(
+        call(&party, Some(&t)).await.1.as_deref(),
+        Some("unauthorized_party")
+    );
+    // Past `exp` and the leeway the cached token is refused.
+    clock.advance(std::time::Duration::from_secs(60 + 31));
+    assert_eq!(call(&loose, Some(&t)).await.1.as_deref(), Some("expired"));
+}
+
+#[tokio::test]
 async fn es256_and_clerk_session_cookie() {
     let a = auth("ec.pub").session_cookie("__session");
     let t = token(Algorithm::ES256, "ec.key", None, claims(NOW + 60));
