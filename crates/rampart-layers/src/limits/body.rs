@@ -4,6 +4,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
+use http::request::Parts;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -46,6 +47,29 @@ where
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BodyError::TooLarge),
         Err(e) => Err(BodyError::Read(e)),
+    }
+}
+
+/// Buffers a request's body up to `limit` bytes: 413 when `Content-Length` announces more (the
+/// body is never read) or more arrives, 400 when it cannot be read.
+pub async fn buffer<B>(req: Request<B>, limit: u64) -> Result<(Parts, Bytes), Refusal>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if announced_too_large(req.headers(), limit) {
+        return Err(too_large(&req, limit));
+    }
+    let (parts, body) = req.into_parts();
+    match read_limited(body, limit).await {
+        Ok(bytes) => Ok((parts, bytes)),
+        Err(e) => {
+            let req = Request::from_parts(parts, ());
+            Err(match e {
+                BodyError::TooLarge => too_large(&req, limit),
+                BodyError::Read(_) => unreadable(&req),
+            })
+        }
     }
 }
 
@@ -141,33 +165,21 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            if announced_too_large(req.headers(), limit) {
-                return Ok(too_large(&req, limit).into_response());
+            let (mut parts, bytes) = match buffer(req, limit).await {
+                Ok(buffered) => buffered,
+                Err(refusal) => return Ok(refusal.into_response()),
+            };
+            let skip =
+                bytes.is_empty() && !rampart_core::route::is_mutating_method(parts.method.as_str());
+            if let Some(v) = validator.filter(|_| !skip)
+                && let Err(errors) = v.check(&parts.headers, &bytes, &mut parts.extensions)
+            {
+                let req = Request::from_parts(parts, ());
+                return Ok(errors.refusal(&req).into_response());
             }
-            let (mut parts, body) = req.into_parts();
-            match read_limited(body, limit).await {
-                Ok(bytes) => {
-                    let skip = bytes.is_empty()
-                        && !rampart_core::route::is_mutating_method(parts.method.as_str());
-                    if let Some(v) = validator.filter(|_| !skip)
-                        && let Err(errors) = v.check(&parts.headers, &bytes, &mut parts.extensions)
-                    {
-                        let req = Request::from_parts(parts, ());
-                        return Ok(errors.refusal(&req).into_response());
-                    }
-                    inner
-                        .call(Request::from_parts(parts, Full::new(bytes)))
-                        .await
-                }
-                Err(e) => {
-                    let req = Request::from_parts(parts, ());
-                    Ok(match e {
-                        BodyError::TooLarge => too_large(&req, limit),
-                        BodyError::Read(_) => unreadable(&req),
-                    }
-                    .into_response())
-                }
-            }
+            inner
+                .call(Request::from_parts(parts, Full::new(bytes)))
+                .await
         })
     }
 }

@@ -5,7 +5,7 @@ mod body;
 mod validate;
 
 pub use body::{
-    BodyError, BodyLimit, BodyLimitLayer, BoxError, announced_too_large, read_limited, too_large,
-    unreadable,
+    BodyError, BodyLimit, BodyLimitLayer, BoxError, announced_too_large, buffer, read_limited,
+    too_large, unreadable,
 };
 pub use validate::{FieldErrors, JsonValidator, Valid, Validate, is_json, parse_json};

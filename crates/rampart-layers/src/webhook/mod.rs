@@ -34,7 +34,7 @@ use rampart_core::{Clock, EventKind, SystemClock};
 use tower::{Layer, Service};
 
 use crate::future::BoxFuture;
-use crate::limits::{self, BodyError, BoxError};
+use crate::limits::{self, BoxError};
 use crate::refusal::Refusal;
 use crate::replay::{MemoryReplayStore, ReplayStore};
 
@@ -305,20 +305,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
             let limit = v.inner.body_limit;
-            if limits::announced_too_large(req.headers(), limit) {
-                return Ok(limits::too_large(&req, limit).into_response());
-            }
-            let (parts, body) = req.into_parts();
-            let bytes = match limits::read_limited(body, limit).await {
-                Ok(b) => b,
-                Err(e) => {
-                    let req = Request::from_parts(parts, ());
-                    return Ok(match e {
-                        BodyError::TooLarge => limits::too_large(&req, limit),
-                        BodyError::Read(_) => limits::unreadable(&req),
-                    }
-                    .into_response());
-                }
+            let (parts, bytes) = match limits::buffer(req, limit).await {
+                Ok(buffered) => buffered,
+                Err(refusal) => return Ok(refusal.into_response()),
             };
             let key = match v.verify(&parts.headers, &bytes) {
                 Ok(k) => k,
