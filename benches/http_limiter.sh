@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"; duration="${2:-8s}"; conns="${3:-32}"
-modes="${MODES:-bare rampart tower_governor tower_governor_headers}"
+modes="${MODES:-bare identity rampart rampart_client_ip tower_governor tower_governor_headers}"
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 2; }
 command -v curl >/dev/null || { echo "curl not found: apt-get install curl" >&2; exit 2; }
 bin=$(cargo bench --bench http_server --no-run --message-format=json 2>/dev/null \
@@ -25,13 +25,13 @@ cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
 # The response header names (lower case) each variant must send on a 200.
 expected() {
   case "$1" in
-    rampart) echo "ratelimit-policy ratelimit" ;;
+    rampart|rampart_client_ip) echo "ratelimit-policy ratelimit" ;;
     tower_governor_headers) echo "x-ratelimit-limit x-ratelimit-remaining" ;;
     *) echo "" ;;
   esac
 }
 fail() { echo "FAIL: $*" >&2; exit 1; }
-declare -A rps cpr
+declare -A rps cpr ratio
 for round in $(seq "$rounds"); do
   for mode in $modes; do
     taskset -c 0 "$bin" --serve "$mode" "127.0.0.1:$port" & pid=$!
@@ -56,12 +56,17 @@ for round in $(seq "$rounds"); do
     [ "$bad" = 0 ] || fail "$mode answered $bad of $n requests with a non-2xx/3xx status"
     [ -z "$sock" ] || fail "$mode: $sock"
     rps[$mode]="${rps[$mode]:-} $r"; cpr[$mode]="${cpr[$mode]:-} $us"
+    # Paired with bare in the same round (bare runs first in a round): steadier than the
+    # ratio of medians when the machine's speed drifts between rounds.
+    [ "$mode" = bare ] && round_bare=$r
+    [ -n "${round_bare:-}" ] && ratio[$mode]="${ratio[$mode]:-} $(awk -v r="$r" -v b="$round_bare" 'BEGIN {printf "%.4f", r / b}')"
   done
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 bare_r=$(echo "${rps[bare]:-}" | median); bare_c=$(echo "${cpr[bare]:-}" | median)
 for mode in $modes; do
   r=$(echo "${rps[$mode]}" | median); c=$(echo "${cpr[$mode]}" | median)
-  awk -v m="$mode" -v r="$r" -v c="$c" -v br="$bare_r" -v bc="$bare_c" 'BEGIN {
-    printf "median %-22s %9.0f req/s (%5.1f%% of bare)  %6.2f us CPU/request (capacity %5.1f%% of bare)\n", m, r, 100*r/br, c, 100*bc/c }'
+  p=$(echo "${ratio[$mode]:-}" | median)
+  awk -v m="$mode" -v r="$r" -v c="$c" -v br="$bare_r" -v bc="$bare_c" -v p="${p:-0}" 'BEGIN {
+    printf "median %-22s %9.0f req/s (%5.1f%% of bare; paired per round %5.1f%%)  %6.2f us CPU/request (capacity %5.1f%% of bare)\n", m, r, 100*r/br, 100*p, c, 100*bc/c }'
 done

@@ -1,6 +1,7 @@
 //! The HTTP servers `benches/http_limiter.sh` loads with wrk: an axum hello handler bare,
-//! behind Rampart's client-IP + rate-limit layers, and behind `tower_governor` without and
-//! with its `x-ratelimit-*` headers.
+//! behind Rampart's rate-limit layer (keyed by the socket peer, like `tower_governor`), behind
+//! Rampart's client-IP + rate-limit layers (as `secure_app` has them), and behind
+//! `tower_governor` without and with its `x-ratelimit-*` headers.
 //!
 //! `http_server --serve MODE 127.0.0.1:PORT` serves on one thread (the script pins it to one
 //! core); MODE is one of [`MODES`]. Run without `--serve` (as `cargo bench` does) it only says
@@ -15,7 +16,7 @@ use axum::extract::ConnectInfo;
 use axum::routing::get;
 use rampart_core::units::Quota;
 use rampart_layers::client_ip::{ClientIpLayer, TrustedProxies};
-use rampart_layers::rate_limit::{KeyBy, RateLimitLayer, RateLimiter};
+use rampart_layers::rate_limit::{KeyBy, RateKey, RateLimitLayer, RateLimiter};
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 
@@ -24,7 +25,8 @@ async fn hello() -> &'static str {
 }
 
 /// The servers this bench can run.
-const MODES: &str = "bare|rampart|client_ip|tower_governor|tower_governor_headers";
+const MODES: &str =
+    "bare|identity|rampart|rampart_client_ip|client_ip|tower_governor|tower_governor_headers";
 
 /// The one quota every limiter gets: one request per nanosecond, bursts of 10^9. GCRA with
 /// these parameters in both crates; no load test on one core comes near it, so every request
@@ -35,7 +37,20 @@ fn app(mode: &str) -> Option<Router> {
     let bare = Router::new().route("/", get(hello));
     Some(match mode {
         "bare" => bare,
+        // Keyed by the socket peer, as `tower_governor` keys by default: the same work.
         "rampart" => {
+            let quota = Quota::new(NonZeroU32::new(PER_SECOND)?, Duration::from_secs(1));
+            bare.layer(RateLimitLayer::new(
+                RateLimiter::memory("/", quota),
+                KeyBy::custom(|_, ext| {
+                    let peer = ext.get::<ConnectInfo<SocketAddr>>()?;
+                    Some(RateKey::ip(peer.0.ip(), 64))
+                }),
+            ))
+        }
+        // As `secure_app` has it: the client-IP layer (fail closed, `ClientIp` for handlers and
+        // events), then the limiter keyed by it.
+        "rampart_client_ip" => {
             let quota = Quota::new(NonZeroU32::new(PER_SECOND)?, Duration::from_secs(1));
             bare.layer(
                 // One `Router::layer` for the whole stack: axum boxes each layer it is given.
@@ -51,6 +66,9 @@ fn app(mode: &str) -> Option<Router> {
                     )),
             )
         }
+        // A layer that does nothing, through the same `Router::layer`: what axum's boxing of a
+        // layered route costs any layer, Rampart's or a peer's.
+        "identity" => bare.layer(tower::layer::util::Identity::new()),
         // The client-IP layer alone, to split the cost between the two layers.
         "client_ip" => bare.layer(
             ClientIpLayer::new(TrustedProxies::none())

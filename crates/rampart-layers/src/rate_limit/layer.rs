@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -11,7 +12,6 @@ use pin_project_lite::pin_project;
 use rampart_core::EventKind;
 use tower::{Layer, Service};
 
-use super::gcra::Decision;
 use super::headers::{RATELIMIT, RATELIMIT_POLICY, rate_limit_header, retry_after};
 use super::key::KeyBy;
 use super::limiter::{Check, Outcome, RateLimiter};
@@ -20,6 +20,13 @@ use crate::refusal::{EventDraft, EventDrafts, Refusal};
 /// Limits a route: 429 over the quota, rate-limit fields on every response.
 #[derive(Debug, Clone)]
 pub struct RateLimitLayer {
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a [`RateLimit`] service shares: axum clones a route's service for each
+/// request, and one reference count is cheaper to bump than two.
+#[derive(Debug)]
+struct Shared {
     limiter: RateLimiter,
     key_by: KeyBy,
 }
@@ -27,7 +34,9 @@ pub struct RateLimitLayer {
 impl RateLimitLayer {
     /// Counts requests against `limiter`, keyed by `key_by`.
     pub fn new(limiter: RateLimiter, key_by: KeyBy) -> Self {
-        RateLimitLayer { limiter, key_by }
+        RateLimitLayer {
+            shared: Arc::new(Shared { limiter, key_by }),
+        }
     }
 }
 
@@ -36,8 +45,7 @@ impl<S> Layer<S> for RateLimitLayer {
     fn layer(&self, inner: S) -> RateLimit<S> {
         RateLimit {
             inner,
-            limiter: self.limiter.clone(),
-            key_by: self.key_by.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -46,8 +54,7 @@ impl<S> Layer<S> for RateLimitLayer {
 #[derive(Debug, Clone)]
 pub struct RateLimit<S> {
     inner: S,
-    limiter: RateLimiter,
-    key_by: KeyBy,
+    shared: Arc<Shared>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
@@ -64,9 +71,10 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let key = self.key_by.extract(req.headers(), req.extensions());
-        match self.limiter.check(&key) {
-            Check::Ready(Some(outcome)) => proceed(&mut self.inner, &self.limiter, outcome, req),
+        let Shared { limiter, key_by } = &*self.shared;
+        let key = key_by.extract(req.headers(), req.extensions());
+        match limiter.check(&key) {
+            Check::Ready(Some(outcome)) => proceed(&mut self.inner, limiter, outcome, req),
             check => {
                 // Waiting on the store: take the service that is ready, leave a clone behind.
                 let clone = self.inner.clone();
@@ -76,7 +84,7 @@ where
                     // Boxed: only the remote-store path needs it, and the future stays small
                     // (it is moved several times) on the in-memory path.
                     held: Some(Box::new((inner, req))),
-                    limiter: self.limiter.clone(),
+                    limiter: limiter.clone(),
                 }
             }
         }
@@ -97,8 +105,8 @@ where
     match outcome {
         Outcome::Decided(d) if d.allowed => RateLimitFuture::Inner {
             fut: inner.call(req),
-            limiter: limiter.clone(),
-            decision: Some(d),
+            policy: Some(limiter.policy_field()),
+            value: Some(limiter.state_field(&d)),
             draft: None,
         },
         Outcome::Decided(d) => {
@@ -156,8 +164,8 @@ where
             .meta("on_store_error", "allow");
             RateLimitFuture::Inner {
                 fut: inner.call(req),
-                limiter: limiter.clone(),
-                decision: None,
+                policy: Some(limiter.policy_field()),
+                value: None,
                 draft: Some(Box::new(draft)),
             }
         }
@@ -177,12 +185,13 @@ pin_project! {
             held: Option<Box<(S, Request<ReqBody>)>>,
             limiter: RateLimiter,
         },
-        /// Admitted: the inner service answers.
+        /// Admitted: the inner service answers, then gets the fields, made before it ran
+        /// (so the future holds no handle on the limiter).
         Inner {
             #[pin]
             fut: F,
-            limiter: RateLimiter,
-            decision: Option<Decision>,
+            policy: Option<HeaderValue>,
+            value: Option<HeaderValue>,
             draft: Option<Box<EventDraft>>,
         },
         /// Refused.
@@ -231,8 +240,8 @@ where
                 }
                 Proj::Inner {
                     fut,
-                    limiter,
-                    decision,
+                    policy,
+                    value,
                     draft,
                 } => {
                     let mut res = match fut.poll(cx) {
@@ -240,13 +249,11 @@ where
                         other => return other,
                     };
                     let headers = res.headers_mut();
-                    headers.reserve(2);
-                    headers.insert(RATELIMIT_POLICY.clone(), limiter.policy_header().clone());
-                    if let Some(d) = decision {
-                        headers.insert(
-                            RATELIMIT.clone(),
-                            rate_limit_header(limiter.quoted_name(), d),
-                        );
+                    if let Some(policy) = policy.take() {
+                        headers.insert(RATELIMIT_POLICY.clone(), policy);
+                    }
+                    if let Some(value) = value.take() {
+                        headers.insert(RATELIMIT.clone(), value);
                     }
                     if let Some(draft) = draft.take() {
                         match res.extensions_mut().get_mut::<EventDrafts>() {
@@ -276,7 +283,6 @@ mod tests {
     use crate::events::{EventsLayer, MemorySink};
     use rampart_core::ManualClock;
     use std::convert::Infallible;
-    use std::sync::Arc;
     use std::time::Duration;
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 

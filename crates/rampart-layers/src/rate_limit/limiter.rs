@@ -13,12 +13,16 @@ use rampart_core::config::OnStoreError;
 use rampart_core::units::Quota;
 
 use super::clock::FastClock;
+use super::field_cache::{self, Field};
 use super::gcra::{Decision, Gcra};
-use super::headers::{policy_header, quoted};
+use super::headers::{policy_header, quoted, rate_limit_header, state_seconds};
 use super::key::RateKey;
 use super::store::MemoryStore;
 #[cfg(feature = "redis")]
 use super::store::RedisStore;
+
+/// Limiter ids, for the field cache.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A boxed store answer.
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -30,6 +34,8 @@ pub struct RateLimiter {
 }
 
 struct Inner {
+    /// Tells this limiter's cached field values from other limiters' (see `field_cache`).
+    id: u64,
     name: String,
     quoted: String,
     quota: Quota,
@@ -133,6 +139,7 @@ impl RateLimiter {
         let name = name.into();
         RateLimiter {
             inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 quoted: quoted(&name),
                 policy: policy_header(&name, &quota),
                 gcra: Gcra::new(&quota),
@@ -210,6 +217,27 @@ impl RateLimiter {
 
     pub(crate) fn quoted_name(&self) -> &str {
         &self.inner.quoted
+    }
+
+    /// The `RateLimit-Policy` value, from this thread's field cache.
+    pub(crate) fn policy_field(&self) -> HeaderValue {
+        // A copy per thread (not a clone of the shared value), so that threads do not share
+        // its reference count.
+        field_cache::value(self.inner.id, Field::Policy, || {
+            HeaderValue::from_bytes(self.inner.policy.as_bytes())
+                .unwrap_or_else(|_| self.inner.policy.clone())
+        })
+    }
+
+    /// The `RateLimit` value for `d`, from this thread's field cache when it was seen before.
+    pub(crate) fn state_field(&self, d: &Decision) -> HeaderValue {
+        let field = Field::State {
+            r: d.remaining,
+            t: state_seconds(d),
+        };
+        field_cache::value(self.inner.id, field, || {
+            rate_limit_header(&self.inner.quoted, d)
+        })
     }
 
     /// Counters so far.

@@ -21,6 +21,7 @@
 //! decision is itself a `limiter_degraded` event and a metric.
 
 mod clock;
+mod field_cache;
 pub mod gcra;
 mod headers;
 mod key;
