@@ -142,67 +142,126 @@ fn jwt(dir: &std::path::Path) -> (Vec<u8>, String) {
     (public, format!("{input}.{}", b64url(&sig)))
 }
 
-fn app(csrf: Csrf, auth: Authenticator) -> Router {
-    let limiter = RateLimiter::memory("/protected", Quota::per_minute(NonZeroU32::MAX));
-    let cfg = PolicyConfig::new()
-        .csrf(csrf.clone())
-        .auth(auth.clone())
-        .rate_limit(RateLimitLayer::new(limiter, KeyBy::client_ip()))
-        .json::<NewItem>();
-    let env = Environment::Production;
-    // Partial stacks, for the in-process breakdown of where the cost goes.
-    let body_only = PolicyConfig::new().json::<NewItem>();
-    let validated = || {
-        post(protected)
-            .layer::<_, std::convert::Infallible>(policy(RouteKind::PublicRead, &body_only))
-    };
-    let stack = Router::new()
-        .route(
-            "/protected",
-            post(protected).layer(policy(RouteKind::ProtectedMutation, &cfg)),
-        )
-        .route("/shell", post(bare))
-        .route("/validated", validated())
-        .route(
-            "/csrf",
-            validated().layer::<_, std::convert::Infallible>(csrf.layer()),
-        )
-        .route(
-            "/csrf-auth",
-            validated()
-                .layer::<_, std::convert::Infallible>(auth.layer())
-                .layer::<_, std::convert::Infallible>(csrf.layer()),
-        );
-    // The app-wide layers wrap the router once (as `secure_app` does), rather than each
-    // route through `Router::layer`, which boxes every route once per layer and clones
-    // each box on every request. `with_state` builds each handler's route once, as
-    // `secure_app` does.
-    let stack = stack.with_state(());
-    let stack = tower::ServiceBuilder::new()
-        .layer(EventsLayer::new(Arc::new(NullSink)))
-        .layer(SecurityHeaders::new(env).layer())
-        .layer(SafeErrorsLayer::new(env))
-        .layer(
+/// Every route, each served as its own app with one router, so that each pays for path
+/// routing once (an earlier version nested the stacks behind a second router's fallback,
+/// which charged the protected routes for two routings and the baselines for one).
+const ROUTES: [&str; 8] = [
+    "/bare",
+    "/bare-json",
+    "/shell",
+    "/validated",
+    "/csrf",
+    "/csrf-auth",
+    "/policy",
+    "/protected",
+];
+
+/// A router with one route, its handler's route built once (`with_state`), as `serve` does.
+fn routed(path: &str, route: axum::routing::MethodRouter) -> Router {
+    Router::new().route(path, route).with_state(())
+}
+
+/// The app `route` names, bound to `$app` for `$body` (each app has its own concrete type).
+/// The app-wide layers wrap the router once, as in `secure_app`.
+macro_rules! with_app {
+    ($route:expr, $csrf:expr, $auth:expr, |$app:ident| $body:expr) => {{
+        let (csrf, auth): (&Csrf, &Authenticator) = (&$csrf, &$auth);
+        let limiter = RateLimiter::memory("/protected", Quota::per_minute(NonZeroU32::MAX));
+        let cfg = PolicyConfig::new()
+            .csrf(csrf.clone())
+            .auth(auth.clone())
+            .rate_limit(RateLimitLayer::new(limiter, KeyBy::client_ip()))
+            .json::<NewItem>();
+        let env = Environment::Production;
+        let body_only = PolicyConfig::new().json::<NewItem>();
+        let validated = || {
+            post(protected)
+                .layer::<_, std::convert::Infallible>(policy(RouteKind::PublicRead, &body_only))
+        };
+        let client_ip = || {
             ClientIpLayer::new(TrustedProxies::none())
-                .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
+                .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()))
+        };
+        let app_wide = tower::ServiceBuilder::new()
+            .layer(EventsLayer::new(Arc::new(NullSink)))
+            .layer(SecurityHeaders::new(env).layer())
+            .layer(SafeErrorsLayer::new(env))
+            .layer(client_ip());
+        match $route {
+            "/bare" => {
+                let $app = routed("/bare", post(bare));
+                $body
+            }
+            "/bare-json" => {
+                let $app = routed("/bare-json", post(bare_json));
+                $body
+            }
+            "/shell" => {
+                let $app = app_wide.service(routed("/shell", post(bare)));
+                $body
+            }
+            "/validated" => {
+                let $app = app_wide.service(routed("/validated", validated()));
+                $body
+            }
+            "/csrf" => {
+                let route = validated().layer::<_, std::convert::Infallible>(csrf.layer());
+                let $app = app_wide.service(routed("/csrf", route));
+                $body
+            }
+            "/csrf-auth" => {
+                let route = validated()
+                    .layer::<_, std::convert::Infallible>(auth.layer())
+                    .layer::<_, std::convert::Infallible>(csrf.layer());
+                let $app = app_wide.service(routed("/csrf-auth", route));
+                $body
+            }
+            // The route-level stack alone: client IP (the limiter's key) and the policy,
+            // without the app-wide headers, safe errors and events.
+            "/policy" => {
+                let route = post(protected).layer(policy(RouteKind::ProtectedMutation, &cfg));
+                let $app = tower::ServiceBuilder::new()
+                    .layer(client_ip())
+                    .service(routed("/policy", route));
+                $body
+            }
+            "/protected" => {
+                let route = post(protected).layer(policy(RouteKind::ProtectedMutation, &cfg));
+                let $app = app_wide.service(routed("/protected", route));
+                $body
+            }
+            other => panic!("unknown route {other}"),
+        }
+    }};
+}
+
+/// Serves `app` on a new port of `rt` (with the peer address, as `secure_app` does).
+fn serve<S>(rt: &tokio::runtime::Runtime, app: S) -> SocketAddr
+where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    use axum::ServiceExt;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .service(stack);
-    // The route-level stack alone: client IP (the limiter's key) and the policy, without the
-    // app-wide headers, safe errors and events.
-    let policy_only = Router::new()
-        .route(
-            "/policy",
-            post(protected).layer(policy(RouteKind::ProtectedMutation, &cfg)),
-        )
-        .layer(
-            ClientIpLayer::new(TrustedProxies::none())
-                .peer_from(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())),
-        );
-    Router::new()
-        .route("/bare", post(bare))
-        .route("/bare-json", post(bare_json))
-        .merge(policy_only)
-        .fallback_service(stack)
+        .await
+        .unwrap()
+    });
+    addr
 }
 
 /// This process's CPU time so far, in seconds (user + system, from /proc; 10 ms ticks).
@@ -251,11 +310,14 @@ fn wrk(addr: SocketAddr, path: &str, script: &std::path::Path) -> (f64, u64, f64
 /// Calls `app` once per request, in order. Not inlined, so that
 /// `valgrind --tool=callgrind --toggle-collect='*drive*'` counts the requests alone.
 #[inline(never)]
-fn drive(
-    rt: &tokio::runtime::Runtime,
-    app: &Router,
-    reqs: Vec<axum::http::Request<axum::body::Body>>,
-) {
+fn drive<S>(rt: &tokio::runtime::Runtime, app: &S, reqs: Vec<axum::http::Request<axum::body::Body>>)
+where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone,
+{
     use tower::ServiceExt;
     rt.block_on(async {
         for r in reqs {
@@ -265,21 +327,28 @@ fn drive(
     });
 }
 
-/// The stack's own cost, without sockets: each of `routes` called in-process `n` times;
+/// The stack's own cost, without sockets: `app` (serving `path`) called in-process `n` times;
 /// returns nanoseconds per request.
-fn in_process(
-    app: &Router,
+fn in_process<S>(
+    app: S,
+    path: &str,
     jwt: &str,
     csrf: &Csrf,
     headers: &axum::http::HeaderMap,
     n: usize,
-    routes: &[&'static str],
-) -> Vec<(&'static str, f64)> {
+) -> f64
+where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let peer = ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
-    let req = |path: &str, token: &str| {
+    let req = |token: &str| {
         let mut r = axum::http::Request::post(path)
             .header("content-type", "application/json")
             .header("cookie", format!("rampart_session={SESSION}"))
@@ -291,28 +360,24 @@ fn in_process(
         r
     };
     let clock = SystemClock::new();
-    // As `serve` does: layers are applied to the routes once, not per request.
-    let app = app.clone().with_state::<()>(());
-    let time = |path: &str| {
-        // Fresh single-use tokens for every route.
-        let reqs: Vec<_> = (0..n)
-            .map(|_| req(path, &csrf.issue(headers).unwrap().token))
-            .collect();
-        let start = clock.now_nanos();
-        drive(&rt, &app, reqs);
-        (clock.now_nanos() - start) as f64 / n as f64
-    };
-    routes.iter().map(|&p| (p, time(p))).collect()
+    // Fresh single-use tokens for every route.
+    let reqs: Vec<_> = (0..n)
+        .map(|_| req(&csrf.issue(headers).unwrap().token))
+        .collect();
+    let start = clock.now_nanos();
+    drive(&rt, &app, reqs);
+    (clock.now_nanos() - start) as f64 / n as f64
 }
 
 /// One protected request must pass before anything is measured.
 fn check(addr: SocketAddr, jwt: &str, csrf: &Csrf, headers: &axum::http::HeaderMap) {
+    let path = "/protected";
     use std::io::Read;
     let t = csrf.issue(headers).unwrap().token;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "POST /protected HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nCookie: rampart_session={SESSION}\r\nAuthorization: Bearer {jwt}\r\nX-CSRF-Token: {t}\r\nContent-Length: {}\r\n\r\n{BODY}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nCookie: rampart_session={SESSION}\r\nAuthorization: Bearer {jwt}\r\nX-CSRF-Token: {t}\r\nContent-Length: {}\r\n\r\n{BODY}",
         BODY.len()
     )
     .unwrap();
@@ -378,15 +443,6 @@ end
     )
     .unwrap();
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = app(csrf.clone(), auth);
     // In-process, no sockets: what each part of the stack costs per request.
     println!("| in-process route (no sockets) | µs/request |");
     println!("|---|---|");
@@ -397,53 +453,44 @@ end
         .iter()
         .find_map(|a| a.strip_prefix("--requests="))
         .map_or(100_000, |v| v.parse().expect("--requests=N"));
-    let all = [
-        "/bare",
-        "/bare-json",
-        "/shell",
-        "/validated",
-        "/csrf",
-        "/csrf-auth",
-        "/policy",
-        "/protected",
-    ];
-    let chosen: Vec<&'static str> = all
-        .into_iter()
-        .filter(|r| {
-            let named: Vec<&str> = args
-                .iter()
-                .filter_map(|a| a.strip_prefix("--route="))
-                .collect();
-            named.is_empty() || named.contains(r)
-        })
+    let named: Vec<&str> = args
+        .iter()
+        .filter_map(|a| a.strip_prefix("--route="))
         .collect();
-    for (route, ns) in in_process(&app, &token, &csrf, &headers, n, &chosen) {
+    for route in ROUTES {
+        if !named.is_empty() && !named.contains(&route) {
+            continue;
+        }
+        let ns = with_app!(route, csrf, auth, |app| in_process(
+            app, route, &token, &csrf, &headers, n
+        ));
         println!("| {route} | {:.2} |", ns / 1e3);
     }
     if args.iter().any(|a| a == "--in-process") {
         return;
     }
-    std::thread::spawn(move || {
-        rt.block_on(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap()
-        })
-    });
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    check(addr, &token, &csrf, &headers);
 
+    // Over sockets: each route's app on its own port, all on one tokio thread.
     let routes = ["/bare", "/bare-json", "/policy", "/protected"];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addrs: Vec<SocketAddr> = routes
+        .iter()
+        .map(|&route| with_app!(route, csrf, auth, |app| serve(&rt, app)))
+        .collect();
+    std::thread::spawn(move || rt.block_on(std::future::pending::<()>()));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    check(addrs[3], &token, &csrf, &headers);
+
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); routes.len()];
     for round in 1..=ROUNDS {
         let mut line = format!("round {round}:");
         for (i, route) in routes.iter().enumerate() {
             // Tokens are single-use: every run gets a freshly issued pool.
             issue_tokens(&csrf);
-            let (rps, bad, cpu) = wrk(addr, route, &script);
+            let (rps, bad, cpu) = wrk(addrs[i], route, &script);
             line.push_str(&format!(
                 " {route} {rps:.0} req/s ({bad} non-2xx, {cpu:.1} µs CPU/req);"
             ));
