@@ -13,7 +13,8 @@
 //!
 //! First, without sockets, each route is called in-process to split the stack's cost:
 //! `/bare` (handler alone), `/bare-json` (handler parsing its body), `/shell` (plus client IP, safe errors, headers, events),
-//! `/validated` (plus body limit and JSON validation), `/csrf`, `/csrf-auth`, `/protected`
+//! `/validated` (plus body limit and JSON validation), `/csrf`, `/csrf-auth`, `/unboxed` (the
+//! `/policy` controls as plain tower layers, without `policy()`), `/protected`
 //! (the whole `protected-mutation` policy, rate limit included). Over wrk, `/policy` is the
 //! route-level stack alone (client IP and the policy, without the app-wide layers).
 
@@ -145,7 +146,8 @@ fn jwt(dir: &std::path::Path) -> (Vec<u8>, String) {
 /// Every route, each served as its own app with one router, so that each pays for path
 /// routing once (an earlier version nested the stacks behind a second router's fallback,
 /// which charged the protected routes for two routings and the baselines for one).
-const ROUTES: [&str; 8] = [
+const ROUTES: [&str; 9] = [
+    "/unboxed",
     "/bare",
     "/bare-json",
     "/shell",
@@ -223,6 +225,25 @@ macro_rules! with_app {
                 let $app = tower::ServiceBuilder::new()
                     .layer(client_ip())
                     .service(routed("/policy", route));
+                $body
+            }
+            // `/policy`'s controls as plain tower layers, without `policy()`'s type erasure:
+            // what the one `Policy` type costs.
+            "/unboxed" => {
+                let limiter = RateLimiter::memory("/protected", Quota::per_minute(NonZeroU32::MAX));
+                let route = post(protected).layer(
+                    tower::ServiceBuilder::new()
+                        .layer(RateLimitLayer::new(limiter, KeyBy::client_ip()))
+                        .layer(csrf.layer())
+                        .layer(auth.layer())
+                        .layer(
+                            rampart_layers::limits::BodyLimitLayer::new(1 << 20)
+                                .validate(rampart_layers::limits::JsonValidator::new::<NewItem>()),
+                        ),
+                );
+                let $app = tower::ServiceBuilder::new()
+                    .layer(client_ip())
+                    .service(routed("/unboxed", route));
                 $body
             }
             "/protected" => {

@@ -331,16 +331,18 @@ impl Csrf {
             .get(&self.inner.header)
             .ok_or(CsrfFailure::MissingToken)?;
         let session = cookie::get(headers, &cfg.cookie_name).ok_or(CsrfFailure::MissingSession)?;
-        let now = self.now_secs();
-        let (nonce, expires_at) =
-            token::verify_raw(&self.inner.key, session, token.as_bytes(), now)
-                .map_err(CsrfFailure::Token)?;
+        // One clock read serves the expiry and the replay store.
+        let now_nanos = cfg.clock.now_nanos();
+        let (nonce, expires_at) = token::verify_raw(
+            &self.inner.key,
+            session,
+            token.as_bytes(),
+            now_nanos / 1_000_000_000,
+        )
+        .map_err(CsrfFailure::Token)?;
         if cfg.single_use {
             let expires = expires_at.saturating_mul(1_000_000_000);
-            if !cfg
-                .store
-                .first_use_nonce(&nonce, expires, cfg.clock.now_nanos())
-            {
+            if !cfg.store.first_use_nonce(&nonce, expires, now_nanos) {
                 return Err(CsrfFailure::Replayed);
             }
         }

@@ -120,21 +120,15 @@ pub(crate) fn verify_raw(
         .position(|&b| b == b'.')
         .ok_or(TokenError::Malformed)?;
     let (p, t) = (&token[..dot], &token[dot + 1..]);
-    // Decoded into stack buffers: a token is verified on every mutation.
-    let mut payload = [0u8; PAYLOAD_LEN + 3];
-    let mut tag = [0u8; 32 + 3];
-    let payload_len = URL_SAFE_NO_PAD
-        .decode_slice(p, &mut payload)
-        .map_err(|_| TokenError::Malformed)?;
-    let tag_len = URL_SAFE_NO_PAD
-        .decode_slice(t, &mut tag)
-        .map_err(|_| TokenError::Malformed)?;
-    if payload_len != PAYLOAD_LEN || tag_len != 32 {
+    // Decoded into stack buffers, by a decoder for exactly these lengths: a token is verified
+    // on every mutation.
+    let mut payload = [0u8; PAYLOAD_LEN];
+    let mut tag = [0u8; 32];
+    if !decode_exact(p, &mut payload) || !decode_exact(t, &mut tag) {
         return Err(TokenError::Malformed);
     }
-    let (payload, tag) = (&payload[..PAYLOAD_LEN], &tag[..32]);
-    let expected = mac(key, session, payload);
-    if !bool::from(expected.ct_eq(tag)) {
+    let expected = mac(key, session, &payload);
+    if !bool::from(expected.ct_eq(&tag)) {
         return Err(TokenError::BadSignature);
     }
     let mut exp = [0u8; 8];
@@ -148,6 +142,60 @@ pub(crate) fn verify_raw(
     Ok((nonce, expires_at))
 }
 
+/// Unpadded base64url of exactly `out.len()` bytes into `out`; false on any other length, a
+/// character outside the alphabet, or non-zero trailing bits (so every token has one spelling).
+fn decode_exact(text: &[u8], out: &mut [u8]) -> bool {
+    const INVALID: u8 = 0xff;
+    const TABLE: [u8; 256] = {
+        let mut t = [INVALID; 256];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut i = 0;
+        while i < 64 {
+            t[alphabet[i] as usize] = i as u8;
+            i += 1;
+        }
+        t
+    };
+    if text.len() != (out.len() * 4).div_ceil(3) {
+        return false;
+    }
+    // Values are < 64; INVALID has the top bits set, so OR-ing them all finds any.
+    let mut seen = 0u8;
+    let mut o = 0;
+    let mut quads = text.chunks_exact(4);
+    for q in &mut quads {
+        let v = [q[0], q[1], q[2], q[3]].map(|c| TABLE[c as usize]);
+        seen |= v[0] | v[1] | v[2] | v[3];
+        let n = u32::from(v[0] & 63) << 18
+            | u32::from(v[1] & 63) << 12
+            | u32::from(v[2] & 63) << 6
+            | u32::from(v[3] & 63);
+        out[o..o + 3].copy_from_slice(&n.to_be_bytes()[1..]);
+        o += 3;
+    }
+    // 2 characters carry one byte (4 spare bits), 3 carry two (2 spare bits).
+    let rest = quads.remainder();
+    let mut n = 0u32;
+    for &c in rest {
+        let v = TABLE[c as usize];
+        seen |= v;
+        n = n << 6 | u32::from(v & 63);
+    }
+    let ok = match rest.len() {
+        0 => true,
+        2 => {
+            out[o] = (n >> 4) as u8;
+            n & 0xf == 0
+        }
+        3 => {
+            out[o..o + 2].copy_from_slice(&((n >> 2) as u16).to_be_bytes());
+            n & 0x3 == 0
+        }
+        _ => false,
+    };
+    ok && seen & 0xc0 == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +203,44 @@ mod tests {
 
     fn key() -> TokenKey {
         TokenKey::new(b"0123456789abcdef0123456789abcdef")
+    }
+
+    #[test]
+    fn the_decoder_agrees_with_the_base64_crate() {
+        for len in [1usize, 2, 3, 16, 24, 31, 32] {
+            for seed in 0..50u8 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|i| {
+                        seed.wrapping_mul(37)
+                            .wrapping_add((i as u8).wrapping_mul(91))
+                    })
+                    .collect();
+                let text = URL_SAFE_NO_PAD.encode(&bytes);
+                let mut out = vec![0u8; len];
+                assert!(decode_exact(text.as_bytes(), &mut out));
+                assert_eq!(out, bytes);
+                // Wrong length, padding, a foreign character, stray trailing bits: refused.
+                let mut out = vec![0u8; len + 1];
+                assert!(!decode_exact(text.as_bytes(), &mut out));
+                let mut out = vec![0u8; len];
+                assert!(!decode_exact(format!("{text}=").as_bytes(), &mut out));
+                let mut t = text.clone().into_bytes();
+                t[0] = b'+';
+                assert!(!decode_exact(&t, &mut out));
+                if len % 3 != 0 {
+                    let mut t = text.clone().into_bytes();
+                    let last = t.len() - 1;
+                    t[last] = if t[last] == b'_' { b'-' } else { b'_' };
+                    let strict = URL_SAFE_NO_PAD.decode(&t).is_ok();
+                    assert_eq!(
+                        decode_exact(&t, &mut out),
+                        strict,
+                        "{}",
+                        String::from_utf8_lossy(&t)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
