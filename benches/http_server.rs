@@ -17,6 +17,7 @@ use axum::routing::get;
 use rampart_core::units::Quota;
 use rampart_layers::client_ip::{ClientIpLayer, TrustedProxies};
 use rampart_layers::rate_limit::{KeyBy, RateKey, RateLimitLayer, RateLimiter};
+use tower::Layer;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 
@@ -25,29 +26,32 @@ async fn hello() -> &'static str {
 }
 
 /// The servers this bench can run.
-const MODES: &str =
-    "bare|identity|rampart|rampart_client_ip|client_ip|tower_governor|tower_governor_headers";
+const MODES: &str = "bare|identity|rampart|rampart_client_ip|client_ip|tower_governor|\
+    tower_governor_headers|rampart_around|tower_governor_around|tower_governor_headers_around";
 
 /// The one quota every limiter gets: one request per nanosecond, bursts of 10^9. GCRA with
 /// these parameters in both crates; no load test on one core comes near it, so every request
 /// takes the pass path (the script checks that every response was a 2xx).
 const PER_SECOND: u32 = 1_000_000_000;
 
+/// Rampart's limiter keyed by the socket peer (the key `tower_governor` uses by default).
+fn rampart_peer_layer() -> Option<RateLimitLayer> {
+    let quota = Quota::new(NonZeroU32::new(PER_SECOND)?, Duration::from_secs(1));
+    Some(RateLimitLayer::new(
+        RateLimiter::memory("/", quota),
+        KeyBy::custom(|_, ext| {
+            let peer = ext.get::<ConnectInfo<SocketAddr>>()?;
+            Some(RateKey::ip(peer.0.ip(), 64))
+        }),
+    ))
+}
+
 fn app(mode: &str) -> Option<Router> {
     let bare = Router::new().route("/", get(hello));
     Some(match mode {
         "bare" => bare,
         // Keyed by the socket peer, as `tower_governor` keys by default: the same work.
-        "rampart" => {
-            let quota = Quota::new(NonZeroU32::new(PER_SECOND)?, Duration::from_secs(1));
-            bare.layer(RateLimitLayer::new(
-                RateLimiter::memory("/", quota),
-                KeyBy::custom(|_, ext| {
-                    let peer = ext.get::<ConnectInfo<SocketAddr>>()?;
-                    Some(RateKey::ip(peer.0.ip(), 64))
-                }),
-            ))
-        }
+        "rampart" => bare.layer(rampart_peer_layer()?),
         // As `secure_app` has it: the client-IP layer (fail closed, `ClientIp` for handlers and
         // events), then the limiter keyed by it.
         "rampart_client_ip" => {
@@ -76,25 +80,47 @@ fn app(mode: &str) -> Option<Router> {
         ),
         // Keyed by peer IP (tower_governor's default key), like Rampart's client IP with no
         // trusted proxies.
-        "tower_governor" => {
-            let config = GovernorConfigBuilder::default()
-                .per_nanosecond(1)
-                .burst_size(PER_SECOND)
-                .finish()?;
-            bare.layer(GovernorLayer::new(config))
-        }
+        "tower_governor" => bare.layer(GovernorLayer::new(governor_config().finish()?)),
         // The same, with `x-ratelimit-limit`/`x-ratelimit-remaining` on every response: the
         // variant that, like Rampart, tells clients their quota.
-        "tower_governor_headers" => {
-            let config = GovernorConfigBuilder::default()
-                .per_nanosecond(1)
-                .burst_size(PER_SECOND)
-                .use_headers()
-                .finish()?;
-            bare.layer(GovernorLayer::new(config))
-        }
+        "tower_governor_headers" => bare.layer(GovernorLayer::new(
+            governor_config().use_headers().finish()?,
+        )),
+        // The `_around` modes wrap the router in the layer instead (see `main`): no boxing
+        // of the layered route, for Rampart and tower_governor alike.
+        m if m.ends_with("_around") => bare,
         _ => return None,
     })
+}
+
+/// `tower_governor`'s config with the same quota.
+fn governor_config() -> GovernorConfigBuilder<
+    tower_governor::key_extractor::PeerIpKeyExtractor,
+    governor::middleware::NoOpMiddleware,
+> {
+    let mut builder = GovernorConfigBuilder::default();
+    builder.per_nanosecond(1).burst_size(PER_SECOND);
+    builder
+}
+
+/// Serves `svc` (with the peer address, as the Router modes get it) until killed.
+async fn serve<S>(listener: tokio::net::TcpListener, svc: S)
+where
+    S: tower::Service<
+            axum::http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+{
+    use axum::ServiceExt;
+    let svc = svc.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, svc).await {
+        eprintln!("http_server: {e}");
+    }
 }
 
 fn main() {
@@ -134,9 +160,30 @@ fn main() {
                 std::process::exit(2);
             }
         };
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, app).await {
-            eprintln!("http_server: {e}");
+        let around = || {
+            let config = governor_config().finish();
+            config.map(GovernorLayer::new)
+        };
+        match mode.as_str() {
+            "rampart_around" => match rampart_peer_layer() {
+                Some(layer) => serve(listener, layer.layer(app)).await,
+                None => eprintln!("http_server: bad quota"),
+            },
+            "tower_governor_around" => match around() {
+                Some(layer) => serve(listener, layer.layer(app)).await,
+                None => eprintln!("http_server: bad quota"),
+            },
+            "tower_governor_headers_around" => match governor_config().use_headers().finish() {
+                Some(config) => serve(listener, GovernorLayer::new(config).layer(app)).await,
+                None => eprintln!("http_server: bad quota"),
+            },
+            // Router modes as `axum::serve` users write them.
+            _ => {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(e) = axum::serve(listener, app).await {
+                    eprintln!("http_server: {e}");
+                }
+            }
         }
     });
 }

@@ -468,7 +468,8 @@ end
     println!("| in-process route (no sockets) | µs/request |");
     println!("|---|---|");
     // `--in-process` stops after this table; `--requests=N` and `--route=/x` (repeatable)
-    // narrow it, e.g. for a run under callgrind.
+    // narrow it, e.g. for a run under callgrind. `--serve` serves the routes over sockets
+    // until killed instead of running wrk.
     let args: Vec<String> = std::env::args().collect();
     let n = args
         .iter()
@@ -504,6 +505,15 @@ end
     std::thread::spawn(move || rt.block_on(std::future::pending::<()>()));
     std::thread::sleep(std::time::Duration::from_millis(200));
     check(addrs[3], &token, &csrf, &headers);
+    // `--serve`: keep serving, for a profiler attached to this process; prints where.
+    if args.iter().any(|a| a == "--serve") {
+        issue_tokens(&csrf);
+        for (route, addr) in routes.iter().zip(&addrs) {
+            println!("serving {route} on http://{addr}{route}");
+        }
+        println!("wrk script (fresh tokens): {}", script.display());
+        std::thread::park();
+    }
 
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); routes.len()];
     for round in 1..=ROUNDS {
