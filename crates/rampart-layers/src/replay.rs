@@ -3,8 +3,10 @@
 //! A store answers one question atomically: "is this the first time I see `key`?". Entries
 //! carry their own expiry (the end of the window in which a replay could still verify), so
 //! the store stays bounded by the traffic of one window and never needs a caller to prune it.
+//! [`MemoryReplayStore`] keeps single-use CSRF nonces apart, grouped by expiry (see
+//! `NonceGroups`): 16 bytes each, dropped a group at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -55,9 +57,45 @@ pub struct MemoryReplayStore {
 struct Inner {
     // foldhash: fast on short keys and seeded per process, so ids cannot be chosen to collide.
     seen: Expiring<Box<str>>,
-    // Nonces as one `u128` each: 24 bytes an entry in the table itself, where a string key
-    // costs a heap allocation of its own on every use, besides the table slot.
-    nonces: Expiring<u128>,
+    nonces: NonceGroups,
+}
+
+/// How long a span of expiry times one group of nonces covers: 2^36 ns, about 69 s.
+const GROUP_SHIFT: u32 = 36;
+
+/// Single-use nonces, grouped by the expiry of the token that carries them. A replayed token
+/// carries the same expiry as the first use (nonce and expiry are both under the token's MAC),
+/// so one group is searched; a group is dropped whole once everything in it has expired. Each
+/// nonce is 16 bytes in its group's table, with no expiry beside it and no sweep over live
+/// entries (a sweep of millions of entries would hold the lock for milliseconds).
+#[derive(Default)]
+struct NonceGroups {
+    groups: BTreeMap<u64, HashSet<u128, RandomState>>,
+}
+
+impl NonceGroups {
+    fn first_use(&mut self, nonce: u128, expires_at: u64, now: u64) -> bool {
+        while let Some((&g, _)) = self.groups.first_key_value() {
+            // The group's last possible expiry has passed: nothing in it can be replayed.
+            if (g + 1).saturating_mul(1 << GROUP_SHIFT) <= now {
+                self.groups.pop_first();
+            } else {
+                break;
+            }
+        }
+        if expires_at <= now {
+            // Expired already: no later use can verify, so there is nothing to remember.
+            return true;
+        }
+        self.groups
+            .entry(expires_at >> GROUP_SHIFT)
+            .or_default()
+            .insert(nonce)
+    }
+
+    fn len(&self) -> usize {
+        self.groups.values().map(HashSet::len).sum()
+    }
 }
 
 /// Keys with their expiry, swept when the map has doubled since the last sweep: amortised
@@ -111,12 +149,6 @@ impl ToOwnedKey<Box<str>> for str {
     }
 }
 
-impl ToOwnedKey<u128> for u128 {
-    fn to_owned_key(&self) -> u128 {
-        *self
-    }
-}
-
 impl fmt::Debug for MemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let len = self.len();
@@ -136,7 +168,7 @@ impl MemoryReplayStore {
     pub fn len(&self) -> usize {
         self.inner
             .lock()
-            .map(|i| i.seen.map.len() + i.nonces.map.len())
+            .map(|i| i.seen.map.len() + i.nonces.len())
             .unwrap_or(0)
     }
 
@@ -166,7 +198,7 @@ impl ReplayStore for MemoryReplayStore {
 
     fn first_use_nonce(&self, nonce: &[u8; NONCE_LEN], expires_at: u64, now: u64) -> bool {
         let key = u128::from_le_bytes(*nonce);
-        self.lock().nonces.first_use(&key, expires_at, now)
+        self.lock().nonces.first_use(key, expires_at, now)
     }
 }
 
@@ -200,11 +232,19 @@ mod tests {
         b[15] = 8;
         assert!(s.first_use_nonce(&a, 100, 10));
         assert!(!s.first_use_nonce(&a, 100, 50));
+        assert!(!s.first_use_nonce(&a, 100, 99));
         assert!(s.first_use_nonce(&b, 100, 50));
-        assert!(s.first_use_nonce(&a, 300, 150));
+        // Once its token has expired a nonce cannot be replayed: nothing is refused or kept.
+        assert!(s.first_use_nonce(&a, 100, 100));
+        assert!(s.first_use_nonce(&a, 100, 150));
         // Nonces and string keys do not collide.
         assert!(s.first_use("csrf:BwcHBwcHBwcHBwcHBwcHBw", 100, 10));
         assert_eq!(s.len(), 3);
+        // Once time passes the end of their group, a and b are dropped with it.
+        let later = 1 << GROUP_SHIFT;
+        let c = [9u8; NONCE_LEN];
+        assert!(s.first_use_nonce(&c, later + 100, later));
+        assert_eq!(s.lock().nonces.len(), 1);
     }
 
     /// A store that only knows string keys, as one shared between instances would.
@@ -229,13 +269,20 @@ mod tests {
     }
 
     #[test]
-    fn expired_nonces_are_swept() {
+    fn expired_nonces_are_dropped_by_group() {
         let s = MemoryReplayStore::new();
-        for i in 0..(SWEEP_EVERY * 3) {
-            let n = (i as u128).to_le_bytes();
-            assert!(s.first_use_nonce(&n, i as u64 + 1, i as u64));
+        let group = 1u64 << GROUP_SHIFT;
+        // A token a second for ten minutes' worth of groups, each valid for one group's span.
+        for t in 0..600u64 {
+            let now = t * 1_000_000_000;
+            let n = u128::from(t).to_le_bytes();
+            assert!(s.first_use_nonce(&n, now + group, now));
+            assert!(!s.first_use_nonce(&n, now + group, now + 1));
         }
-        assert!(s.len() <= 2 * SWEEP_EVERY, "{} entries kept", s.len());
+        // Only the tokens of the last two groups' spans can still be alive.
+        let kept = s.lock().nonces.len();
+        assert!(kept <= 2 * 70, "{kept} nonces kept");
+        assert!(s.lock().nonces.groups.len() <= 3);
     }
 
     #[test]
