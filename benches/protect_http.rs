@@ -1,7 +1,10 @@
 //! HTTP throughput of an axum handler behind the full `protected-mutation` stack against the
 //! same handler bare, measured with wrk on 127.0.0.1 in the same run.
 //!
-//! `cargo bench --bench protect_http` (needs `wrk` and `openssl`). The server runs on one
+//! `cargo bench --bench protect_http` (needs `wrk` and `openssl`); the built binary takes
+//! `--bench` for the same run, `--in-process` for the table without sockets, `--serve` to
+//! keep the servers up for a profiler. Without any of them (as `cargo test` runs it) it only
+//! checks that every route answers a few requests. The server runs on one
 //! tokio thread pinned to CPU 0, wrk on CPU 1 (`taskset`); rounds alternate bare and
 //! protected. The protected route runs client IP → rate limit → CSRF (single-use tokens: each
 //! request carries a fresh one from a pre-issued pool) → RS256 JWT → body limit and JSON
@@ -413,6 +416,12 @@ fn check(addr: SocketAddr, jwt: &str, csrf: &Csrf, headers: &axum::http::HeaderM
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo bench` passes `--bench`; `cargo test` runs this target without it. Then it only
+    // checks that every route's stack answers a few requests in process: no wrk, no timing.
+    let smoke = !args
+        .iter()
+        .any(|a| a == "--bench" || a == "--serve" || a == "--in-process");
     // Pin this process (the server) to CPU 0; wrk runs on CPU 1.
     let pid = std::process::id().to_string();
     let _ = Command::new("taskset")
@@ -437,7 +446,9 @@ fn main() {
             writeln!(f, "{}", csrf.issue(&headers).unwrap().token).unwrap();
         }
     };
-    issue_tokens(&csrf);
+    if !smoke {
+        issue_tokens(&csrf);
+    }
     let script = dir.join("bench.lua");
     std::fs::write(
         &script,
@@ -472,11 +483,12 @@ end
     // `--in-process` stops after this table; `--requests=N` and `--route=/x` (repeatable)
     // narrow it, e.g. for a run under callgrind. `--serve` serves the routes over sockets
     // until killed instead of running wrk.
-    let args: Vec<String> = std::env::args().collect();
     let n = args
         .iter()
         .find_map(|a| a.strip_prefix("--requests="))
-        .map_or(100_000, |v| v.parse().expect("--requests=N"));
+        .map_or(if smoke { 20 } else { 100_000 }, |v| {
+            v.parse().expect("--requests=N")
+        });
     let named: Vec<&str> = args
         .iter()
         .filter_map(|a| a.strip_prefix("--route="))
@@ -490,7 +502,8 @@ end
         ));
         println!("| {route} | {:.2} |", ns / 1e3);
     }
-    if args.iter().any(|a| a == "--in-process") {
+    if smoke || args.iter().any(|a| a == "--in-process") {
+        let _ = std::fs::remove_dir_all(&dir);
         return;
     }
 
