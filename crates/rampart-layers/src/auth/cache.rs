@@ -7,8 +7,10 @@
 //! them); issuer, audience and party passed when the entry was made and cannot change. When full, the cache is emptied (bounded memory, no LRU
 //! bookkeeping on the request path).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
+
+use hashbrown::HashTable;
 
 use foldhash::fast::RandomState;
 use serde_json::Value;
@@ -23,8 +25,12 @@ const MAX_AGE: u64 = 300;
 #[derive(Debug)]
 pub(super) struct VerifiedCache {
     capacity: usize,
-    map: Mutex<HashMap<Box<str>, Entry, RandomState>>,
+    hasher: RandomState,
+    map: Mutex<HashTable<(Box<str>, Entry)>>,
 }
+
+/// How many bytes at the end of a token its hash covers.
+const HASHED_TAIL: usize = 64;
 
 /// The claims, when the entry stops being used (seconds), and the token's times.
 type Entry = (Claims, u64, Times);
@@ -40,14 +46,24 @@ impl VerifiedCache {
     pub(super) fn new(capacity: usize) -> Self {
         VerifiedCache {
             capacity,
-            map: Mutex::new(HashMap::default()),
+            hasher: RandomState::default(),
+            map: Mutex::new(HashTable::new()),
         }
     }
 
+    /// The hash of a token: its length and its last bytes (the signature's), not the whole
+    /// JWT, which is hundreds of bytes. Only verified tokens are ever stored, so nobody can
+    /// fill a bucket with chosen collisions; a lookup still compares the whole token.
+    fn hash(&self, token: &str) -> u64 {
+        let tail = &token.as_bytes()[token.len().saturating_sub(HASHED_TAIL)..];
+        self.hasher.hash_one((token.len(), tail))
+    }
+
     pub(super) fn get(&self, token: &str, now: u64) -> Option<(Claims, Times)> {
+        let hash = self.hash(token);
         let map = self.map.lock().ok()?;
-        match map.get(token) {
-            Some((claims, until, times)) if now < *until => Some((claims.clone(), *times)),
+        match map.find(hash, |e| &*e.0 == token) {
+            Some((_, (claims, until, times))) if now < *until => Some((claims.clone(), *times)),
             _ => None,
         }
     }
@@ -65,11 +81,18 @@ impl VerifiedCache {
             exp,
             nbf: claims.map().get("nbf").and_then(Value::as_f64),
         };
+        let hash = self.hash(token);
+        let entry = (claims.clone(), until, times);
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= self.capacity {
                 map.clear();
             }
-            map.insert(token.into(), (claims.clone(), until, times));
+            match map.find_mut(hash, |e| &*e.0 == token) {
+                Some(e) => e.1 = entry,
+                None => {
+                    map.insert_unique(hash, (token.into(), entry), |e| self.hash(&e.0));
+                }
+            }
         }
     }
 }
@@ -97,6 +120,22 @@ mod tests {
         assert!(c.get("b", MAX_AGE - 1).is_some());
         assert!(c.get("b", MAX_AGE).is_none());
         assert!(c.get("other", 0).is_none());
+    }
+
+    #[test]
+    fn tokens_that_share_their_hashed_tail_are_still_told_apart() {
+        let c = VerifiedCache::new(10);
+        let tail = "s".repeat(HASHED_TAIL);
+        let (a, b) = (format!("{}{tail}", "a".repeat(300)), format!("{}{tail}", "b".repeat(300)));
+        assert_eq!(c.hash(&a), c.hash(&b));
+        c.insert(&a, &claims(1_000), 0);
+        assert!(c.get(&b, 1).is_none(), "a token that never verified must not hit");
+        c.insert(&b, &claims(2_000), 0);
+        assert_eq!(c.get(&a, 1).unwrap().1.exp, 1_000.0);
+        assert_eq!(c.get(&b, 1).unwrap().1.exp, 2_000.0);
+        // A short token hashes whole.
+        c.insert("short", &claims(500), 0);
+        assert!(c.get("short", 1).is_some() && c.get("shorT", 1).is_none());
     }
 
     #[test]

@@ -155,12 +155,11 @@ impl Authenticator {
     }
 
     fn token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        // `to_str` checks a JWT-sized value byte by byte; a header value holds no control
-        // bytes, so "all ASCII" (checked a word at a time) is the same test.
+        // `to_str` checks a JWT-sized value byte by byte; `from_utf8` checks it a word at a
+        // time. A token with non-ASCII letters gets past here and then fails verification.
         let bearer = headers
             .get(AUTHORIZATION)
             .map(HeaderValue::as_bytes)
-            .filter(|v| v.is_ascii())
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| {
                 let (scheme, rest) = v.trim().split_once(' ')?;
