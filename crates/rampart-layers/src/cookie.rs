@@ -9,18 +9,21 @@ pub(crate) fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     if name.contains('=') {
         return None;
     }
-    // Plain loops rather than an iterator chain: this runs on every mutation (CSRF).
+    // Over bytes, and only the value found is checked for UTF-8: a `Cookie` header can be
+    // kilobytes (session JWTs and their chunks), and this runs on every mutation (CSRF) and
+    // every cookie-authenticated request.
     for value in headers.get_all(COOKIE) {
-        let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
+        for pair in value.as_bytes().split(|&b| b == b';') {
             if let Some(v) = pair
-                .trim()
-                .strip_prefix(name)
-                .and_then(|r| r.strip_prefix('='))
+                .trim_ascii()
+                .strip_prefix(name.as_bytes())
+                .and_then(|r| r.strip_prefix(b"="))
             {
                 // The first pair with this name decides, as before.
-                let v = v.trim().trim_matches('"');
-                return (!v.is_empty()).then_some(v);
+                let v = v.trim_ascii();
+                let v = v.strip_prefix(b"\"").unwrap_or(v);
+                let v = v.strip_suffix(b"\"").unwrap_or(v);
+                return std::str::from_utf8(v).ok().filter(|v| !v.is_empty());
             }
         }
     }
@@ -64,6 +67,24 @@ mod tests {
         // A name is matched whole, up to its `=`.
         assert_eq!(get(&h, "rampart"), None);
         assert_eq!(get(&h, "a=1"), None);
+    }
+
+    #[test]
+    fn a_long_header_and_bytes_that_are_not_text() {
+        let mut big = String::new();
+        for i in 0..200 {
+            big.push_str(&format!("c{i}={}; ", "x".repeat(40)));
+        }
+        big.push_str("rampart_session=abc");
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_str(&big).unwrap());
+        assert_eq!(get(&h, "rampart_session"), Some("abc"));
+        assert_eq!(get(&h, "c199").map(str::len), Some(40));
+        // A value that is not UTF-8 is absent (and does not panic); others still read.
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_bytes(b"a=\xff\xfe; b=2").unwrap());
+        assert_eq!(get(&h, "a"), None);
+        assert_eq!(get(&h, "b"), Some("2"));
     }
 
     #[test]
