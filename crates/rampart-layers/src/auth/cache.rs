@@ -126,10 +126,16 @@ mod tests {
     fn tokens_that_share_their_hashed_tail_are_still_told_apart() {
         let c = VerifiedCache::new(10);
         let tail = "s".repeat(HASHED_TAIL);
-        let (a, b) = (format!("{}{tail}", "a".repeat(300)), format!("{}{tail}", "b".repeat(300)));
+        let (a, b) = (
+            format!("{}{tail}", "a".repeat(300)),
+            format!("{}{tail}", "b".repeat(300)),
+        );
         assert_eq!(c.hash(&a), c.hash(&b));
         c.insert(&a, &claims(1_000), 0);
-        assert!(c.get(&b, 1).is_none(), "a token that never verified must not hit");
+        assert!(
+            c.get(&b, 1).is_none(),
+            "a token that never verified must not hit"
+        );
         c.insert(&b, &claims(2_000), 0);
         assert_eq!(c.get(&a, 1).unwrap().1.exp, 1_000.0);
         assert_eq!(c.get(&b, 1).unwrap().1.exp, 2_000.0);
