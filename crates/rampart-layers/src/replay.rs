@@ -56,7 +56,7 @@ pub struct MemoryReplayStore {
 #[derive(Default)]
 struct Inner {
     // foldhash: fast on short keys and seeded per process, so ids cannot be chosen to collide.
-    seen: Expiring<Box<str>>,
+    seen: Expiring,
     nonces: NonceGroups,
 }
 
@@ -100,26 +100,14 @@ impl NonceGroups {
 
 /// Keys with their expiry, swept when the map has doubled since the last sweep: amortised
 /// O(1) per insert, and never more than twice the live entries (plus [`SWEEP_EVERY`]).
-struct Expiring<K> {
-    map: HashMap<K, u64, RandomState>,
+#[derive(Default)]
+struct Expiring {
+    map: HashMap<Box<str>, u64, RandomState>,
     next_sweep: usize,
 }
 
-impl<K> Default for Expiring<K> {
-    fn default() -> Self {
-        Expiring {
-            map: HashMap::default(),
-            next_sweep: 0,
-        }
-    }
-}
-
-impl<K: std::hash::Hash + Eq> Expiring<K> {
-    fn first_use<Q>(&mut self, key: &Q, expires_at: u64, now: u64) -> bool
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized + ToOwnedKey<K>,
-    {
+impl Expiring {
+    fn first_use(&mut self, key: &str, expires_at: u64, now: u64) -> bool {
         if self.map.len() >= self.next_sweep {
             self.map.retain(|_, exp| *exp > now);
             self.next_sweep = (self.map.len() * 2).max(SWEEP_EVERY);
@@ -131,21 +119,10 @@ impl<K: std::hash::Hash + Eq> Expiring<K> {
                 true
             }
             None => {
-                self.map.insert(key.to_owned_key(), expires_at);
+                self.map.insert(key.into(), expires_at);
                 true
             }
         }
-    }
-}
-
-/// The owned key for a borrowed one (`&str` → `Box<str>`, `u128` → itself).
-trait ToOwnedKey<K> {
-    fn to_owned_key(&self) -> K;
-}
-
-impl ToOwnedKey<Box<str>> for str {
-    fn to_owned_key(&self) -> Box<str> {
-        self.into()
     }
 }
 
