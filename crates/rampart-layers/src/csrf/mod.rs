@@ -28,6 +28,7 @@
 //! origin, or every cross-checked mutation is refused.
 
 mod layer;
+mod nonce;
 pub mod token;
 
 use std::fmt;
@@ -40,11 +41,12 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use rampart_core::route::is_mutating_method;
-use rampart_core::{Clock, EventKind, Severity, SystemClock};
+use rampart_core::{Clock, EventKind, Severity};
 
 pub use layer::{CsrfLayer, CsrfService};
 
 use crate::cookie::{self, CookieAttrs};
+use crate::rate_limit::FastClock;
 use crate::refusal::Refusal;
 use crate::replay::{MemoryReplayStore, ReplayStore};
 
@@ -101,7 +103,8 @@ impl fmt::Debug for CsrfConfig {
 
 impl CsrfConfig {
     /// Tokens keyed by `secret` (`CSRF_SECRET`), valid one hour, single-use, cookie
-    /// `rampart_session` without `Secure`, system clock, in-memory single-use store.
+    /// `rampart_session` without `Secure`, wall-clock time (read through the CPU's counter,
+    /// as the rate limiter does), in-memory single-use store.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
         CsrfConfig {
             secret: secret.as_ref().to_vec(),
@@ -111,7 +114,7 @@ impl CsrfConfig {
             secure_cookie: false,
             trusted_origins: Vec::new(),
             store: Arc::new(MemoryReplayStore::new()),
-            clock: Arc::new(SystemClock::new()),
+            clock: Arc::new(FastClock::new()),
         }
     }
 
@@ -212,6 +215,7 @@ impl CsrfFailure {
 struct Inner {
     cfg: CsrfConfig,
     key: token::TokenKey,
+    nonces: nonce::NonceCodec,
     header: HeaderName,
 }
 
@@ -238,9 +242,12 @@ impl Csrf {
                 return Err(CsrfError::InvalidOrigin(o.clone()));
             }
         }
+        let mut issuer = [0u8; 6];
+        getrandom_fill(&mut issuer)?;
         Ok(Csrf {
             inner: Arc::new(Inner {
                 key: token::TokenKey::new(&cfg.secret),
+                nonces: nonce::NonceCodec::new(&cfg.secret, issuer),
                 cfg,
                 header: HeaderName::from_static(HEADER),
             }),
@@ -264,8 +271,7 @@ impl Csrf {
             Some(s) => (s.to_string(), false),
             None => (random_b64(32)?, true),
         };
-        let mut nonce = [0u8; token::NONCE_LEN];
-        getrandom_fill(&mut nonce)?;
+        let nonce = self.inner.nonces.next();
         let expires_at = self.now_secs() + cfg.ttl.as_secs();
         let token = token::issue(&self.inner.key, &session, &nonce, expires_at);
         Ok(IssuedToken {
@@ -342,7 +348,11 @@ impl Csrf {
         .map_err(CsrfFailure::Token)?;
         if cfg.single_use {
             let expires = expires_at.saturating_mul(1_000_000_000);
-            if !cfg.store.first_use_nonce(&nonce, expires, now_nanos) {
+            let first = match self.inner.nonces.open(&nonce) {
+                Some(n) => cfg.store.first_use_sequenced(&nonce, n, expires, now_nanos),
+                None => cfg.store.first_use_nonce(&nonce, expires, now_nanos),
+            };
+            if !first {
                 return Err(CsrfFailure::Replayed);
             }
         }
@@ -456,6 +466,56 @@ mod tests {
         let issued = c.issue(&HeaderMap::new()).unwrap();
         assert!(issued.new_session);
         let h = mutation(&issued.token, &issued.session);
+        assert_eq!(c.verify(&Method::POST, &h), Ok(()));
+        assert_eq!(c.verify(&Method::POST, &h), Err(CsrfFailure::Replayed));
+    }
+
+    #[test]
+    fn tokens_stay_single_use_across_instances_sharing_a_store() {
+        let clock = ManualClock::new(1_700_000_000_000_000_000);
+        let store = Arc::new(MemoryReplayStore::new());
+        let make = || {
+            Csrf::new(
+                CsrfConfig::new(SECRET)
+                    .clock(Arc::new(clock.clone()))
+                    .store(store.clone()),
+            )
+            .unwrap()
+        };
+        let (a, b) = (make(), make());
+        let issued: Vec<_> = (0..200)
+            .map(|i| {
+                if i % 2 == 0 { &a } else { &b }
+                    .issue(&HeaderMap::new())
+                    .unwrap()
+            })
+            .collect();
+        // Used out of order, each on the instance that did not issue it, then replayed on both.
+        for t in issued.iter().rev() {
+            let h = mutation(&t.token, &t.session);
+            assert_eq!(b.verify(&Method::POST, &h), Ok(()));
+        }
+        for t in &issued {
+            let h = mutation(&t.token, &t.session);
+            assert_eq!(a.verify(&Method::POST, &h), Err(CsrfFailure::Replayed));
+            assert_eq!(b.verify(&Method::POST, &h), Err(CsrfFailure::Replayed));
+        }
+        assert_eq!(store.len(), 200);
+    }
+
+    #[test]
+    fn tokens_with_random_nonces_are_still_single_use() {
+        // Tokens issued before nonces were numbered carry random ones.
+        let clock = ManualClock::new(1_700_000_000_000_000_000);
+        let c = csrf(&clock);
+        let session = "abcdefghijklmnopqrstuvwxyz";
+        let token = token::issue(
+            &token::TokenKey::new(SECRET.as_bytes()),
+            session,
+            &[0x5a; token::NONCE_LEN],
+            1_700_000_000 + 60,
+        );
+        let h = mutation(&token, session);
         assert_eq!(c.verify(&Method::POST, &h), Ok(()));
         assert_eq!(c.verify(&Method::POST, &h), Err(CsrfFailure::Replayed));
     }

@@ -1,9 +1,9 @@
 //! The CSRF token format: `base64url(nonce ‖ expiry) "." base64url(HMAC-SHA256)`.
 //!
-//! The MAC covers a version label, the session id the token is bound to, a 16-byte random
-//! nonce and the expiry (Unix seconds, big-endian), keyed by `CSRF_SECRET`. A token stolen for
-//! one session is useless with another session's cookie; the nonce makes each token unique,
-//! so a single-use store can remember it.
+//! The MAC covers a version label, the session id the token is bound to, a 16-byte nonce
+//! (random to the eye; see `csrf::nonce`) and the expiry (Unix seconds, big-endian), keyed
+//! by `CSRF_SECRET`. A token stolen for one session is useless with another session's cookie;
+//! the nonce makes each token unique, so a single-use store can remember it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 type HmacSha256 = Hmac<Sha256>;
 
 const LABEL: &[u8] = b"rampart-csrf-v1\0";
-/// Bytes of randomness in a token.
+/// Bytes of nonce in a token.
 pub(crate) const NONCE_LEN: usize = crate::replay::NONCE_LEN;
 const PAYLOAD_LEN: usize = NONCE_LEN + 8;
 /// The longest token text accepted; anything longer is refused before decoding.

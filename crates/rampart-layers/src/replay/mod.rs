@@ -3,8 +3,11 @@
 //! A store answers one question atomically: "is this the first time I see `key`?". Entries
 //! carry their own expiry (the end of the window in which a replay could still verify), so
 //! the store stays bounded by the traffic of one window and never needs a caller to prune it.
-//! [`MemoryReplayStore`] keeps single-use CSRF nonces apart, grouped by expiry (see
-//! `NonceGroups`): 16 bytes each, dropped a group at a time.
+//! [`MemoryReplayStore`] keeps single-use CSRF nonces apart: numbered ones (see
+//! [`Sequenced`]) as one bit each in per-issuer bitmaps, others grouped by expiry (see
+//! `NonceGroups`), 16 bytes each, dropped a group at a time.
+
+mod bitmap;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -39,6 +42,29 @@ pub trait ReplayStore: Send + Sync + fmt::Debug + 'static {
             Err(_) => false,
         }
     }
+
+    /// [`first_use_nonce`](Self::first_use_nonce) for a nonce known to decode to `n`. The
+    /// default ignores `n` (a shared store keys by the nonce, which every instance sees
+    /// alike); [`MemoryReplayStore`] sets one bit in a bitmap of `n`'s issuer instead.
+    fn first_use_sequenced(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        n: Sequenced,
+        expires_at: u64,
+        now: u64,
+    ) -> bool {
+        let _ = n;
+        self.first_use_nonce(nonce, expires_at, now)
+    }
+}
+
+/// What a numbered CSRF nonce decodes to: which issuer handed it out, and its number there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sequenced {
+    /// The issuer's random id (48 bits).
+    pub issuer: u64,
+    /// The nonce's number among the issuer's, counting from 0.
+    pub seq: u64,
 }
 
 /// The length of the nonces [`ReplayStore::first_use_nonce`] takes.
@@ -58,6 +84,7 @@ struct Inner {
     // foldhash: fast on short keys and seeded per process, so ids cannot be chosen to collide.
     seen: Expiring,
     nonces: NonceGroups,
+    numbered: bitmap::SeqBitmaps,
 }
 
 /// How long a span of expiry times one group of nonces covers: 2^36 ns, about 69 s.
@@ -145,7 +172,7 @@ impl MemoryReplayStore {
     pub fn len(&self) -> usize {
         self.inner
             .lock()
-            .map(|i| i.seen.map.len() + i.nonces.len())
+            .map(|i| i.seen.map.len() + i.nonces.len() + i.numbered.len())
             .unwrap_or(0)
     }
 
@@ -176,6 +203,16 @@ impl ReplayStore for MemoryReplayStore {
     fn first_use_nonce(&self, nonce: &[u8; NONCE_LEN], expires_at: u64, now: u64) -> bool {
         let key = u128::from_le_bytes(*nonce);
         self.lock().nonces.first_use(key, expires_at, now)
+    }
+
+    fn first_use_sequenced(
+        &self,
+        _nonce: &[u8; NONCE_LEN],
+        n: Sequenced,
+        expires_at: u64,
+        now: u64,
+    ) -> bool {
+        self.lock().numbered.first_use(n, expires_at, now)
     }
 }
 
