@@ -16,10 +16,12 @@
 //!
 //! First, without sockets, each route is called in-process to split the stack's cost:
 //! `/bare` (handler alone), `/bare-json` (handler parsing its body), `/shell` (plus client IP, safe errors, headers, events),
-//! `/validated` (plus body limit and JSON validation), `/csrf`, `/csrf-auth`, `/unboxed` (the
+//! `/validated` (plus body limit and JSON validation), `/csrf`, `/csrf-auth`, `/layered` (the
 //! `/policy` controls as plain tower layers, without `policy()`), `/protected`
 //! (the whole `protected-mutation` policy, rate limit included). Over wrk, `/policy` is the
-//! route-level stack alone (client IP and the policy, without the app-wide layers).
+//! route-level stack alone (client IP and the policy, without the app-wide layers), and
+//! `/layered` the same controls as separate layers. `--serve` re-issues the token pool
+//! whenever its file is deleted, so that an outside script can run wrk again and again.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -152,7 +154,7 @@ fn jwt(dir: &std::path::Path) -> (Vec<u8>, String) {
 /// routing once (an earlier version nested the stacks behind a second router's fallback,
 /// which charged the protected routes for two routings and the baselines for one).
 const ROUTES: [&str; 9] = [
-    "/unboxed",
+    "/layered",
     "/bare",
     "/bare-json",
     "/shell",
@@ -232,9 +234,9 @@ macro_rules! with_app {
                     .service(routed("/policy", route));
                 $body
             }
-            // `/policy`'s controls as plain tower layers, without `policy()`'s type erasure:
-            // what the one `Policy` type costs.
-            "/unboxed" => {
+            // `/policy`'s controls stacked by hand as separate tower layers: what running them
+            // in `policy()`'s one service saves.
+            "/layered" => {
                 let limiter = RateLimiter::memory("/protected", Quota::per_minute(NonZeroU32::MAX));
                 let route = post(protected).layer(
                     tower::ServiceBuilder::new()
@@ -248,7 +250,7 @@ macro_rules! with_app {
                 );
                 let $app = tower::ServiceBuilder::new()
                     .layer(client_ip())
-                    .service(routed("/unboxed", route));
+                    .service(routed("/layered", route));
                 $body
             }
             "/protected" => {
@@ -440,11 +442,15 @@ fn main() {
         format!("rampart_session={SESSION}").parse().unwrap(),
     );
     let tokens_path = dir.join("tokens.txt");
+    // Written aside, then renamed: whoever waits for the file never reads half a pool.
     let issue_tokens = |csrf: &Csrf| {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tokens_path).unwrap());
+        let part = tokens_path.with_extension("part");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&part).unwrap());
         for _ in 0..TOKENS {
             writeln!(f, "{}", csrf.issue(&headers).unwrap().token).unwrap();
         }
+        f.into_inner().unwrap().sync_all().unwrap();
+        std::fs::rename(&part, &tokens_path).unwrap();
     };
     if !smoke {
         issue_tokens(&csrf);
@@ -508,7 +514,7 @@ end
     }
 
     // Over sockets: each route's app on its own port, all on one tokio thread.
-    let routes = ["/bare", "/bare-json", "/policy", "/protected"];
+    let routes = ["/bare", "/bare-json", "/policy", "/protected", "/layered"];
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -527,7 +533,13 @@ end
             println!("serving {route} on http://{addr}{route}");
         }
         println!("wrk script (fresh tokens): {}", script.display());
-        std::thread::park();
+        println!("delete {} for a fresh pool", tokens_path.display());
+        loop {
+            if !tokens_path.exists() {
+                issue_tokens(&csrf);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     }
 
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); routes.len()];

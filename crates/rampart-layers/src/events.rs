@@ -178,24 +178,25 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        // Cheap handles, not strings: a standard method is a tag, and a URI parsed by the
-        // server shares its buffer, so nothing is allocated unless an event is emitted.
-        let method = req.method().clone();
-        let path = req.uri().clone();
+        let ctx = EmitContext::new(&req, &self.sink, &self.clock);
         EventsFuture {
             inner: self.inner.call(req),
-            ctx: Some(EmitContext {
-                method,
-                path,
-                sink: self.sink.clone(),
-                clock: self.clock.clone(),
-            }),
+            ctx: Some(ctx),
         }
     }
 }
 
+impl EventsLayer {
+    /// What emitting the events of `req`'s response takes (for services that emit
+    /// themselves rather than through [`Events`]).
+    pub(crate) fn context<B>(&self, req: &Request<B>) -> EmitContext {
+        EmitContext::new(req, &self.sink, &self.clock)
+    }
+}
+
+/// A request's method and path and where its events go.
 #[derive(Debug)]
-struct EmitContext {
+pub(crate) struct EmitContext {
     method: Method,
     path: Uri,
     sink: Arc<dyn EventSink>,
@@ -203,6 +204,34 @@ struct EmitContext {
 }
 
 impl EmitContext {
+    fn new<B>(req: &Request<B>, sink: &Arc<dyn EventSink>, clock: &Arc<dyn Clock>) -> Self {
+        // Cheap handles, not strings: a standard method is a tag, and a URI parsed by the
+        // server shares its buffer, so nothing is allocated unless an event is emitted.
+        EmitContext {
+            method: req.method().clone(),
+            path: req.uri().clone(),
+            sink: sink.clone(),
+            clock: clock.clone(),
+        }
+    }
+
+    /// Emits the events `res` carries: drafts left by layers, and its refusal unless an
+    /// inner events layer already emitted it.
+    pub(crate) fn finish<B>(self, res: &mut Response<B>) {
+        let status = res.status().as_u16();
+        if let Some(drafts) = res.extensions_mut().remove::<EventDrafts>() {
+            for draft in &drafts.0 {
+                self.emit(draft, status);
+            }
+        }
+        if let Some(refusal) = res.extensions_mut().get_mut::<Refusal>()
+            && !refusal.emitted
+        {
+            self.emit(&refusal.event, status);
+            refusal.emitted = true;
+        }
+    }
+
     fn emit(&self, draft: &EventDraft, status: u16) {
         let mut event = SecurityEvent::new(self.clock.now(), draft.kind.clone(), &draft.message)
             .request(self.method.as_str(), self.path.path())
@@ -247,18 +276,7 @@ where
             Poll::Ready(Ok(res)) => res,
         };
         if let Some(ctx) = this.ctx.take() {
-            let status = res.status().as_u16();
-            if let Some(drafts) = res.extensions_mut().remove::<EventDrafts>() {
-                for draft in &drafts.0 {
-                    ctx.emit(draft, status);
-                }
-            }
-            if let Some(refusal) = res.extensions_mut().get_mut::<Refusal>()
-                && !refusal.emitted
-            {
-                ctx.emit(&refusal.event, status);
-                refusal.emitted = true;
-            }
+            ctx.finish(&mut res);
         }
         Poll::Ready(Ok(res))
     }

@@ -174,7 +174,7 @@ impl Authenticator {
 
     /// Verifies a token with static keys; `None` when the keys come from a JWKS (use
     /// [`Authenticator::authenticate`]).
-    fn verify_sync(&self, headers: &HeaderMap) -> Option<Result<Claims, JwtFailure>> {
+    pub(crate) fn verify_sync(&self, headers: &HeaderMap) -> Option<Result<Claims, JwtFailure>> {
         let Keys::Static(keys) = &*self.keys else {
             return None;
         };
@@ -228,7 +228,7 @@ impl Authenticator {
         self.remember(token, jwt::verify(token, &keys, &self.rules, now), now)
     }
 
-    fn refusal<B>(req: &Request<B>, f: JwtFailure) -> Refusal {
+    pub(crate) fn refusal<B>(req: &Request<B>, f: JwtFailure) -> Refusal {
         let challenge = if f == JwtFailure::Missing {
             "Bearer"
         } else {

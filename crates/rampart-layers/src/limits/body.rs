@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use rampart_core::EventKind;
 use tower::{Layer, Service};
 
-use super::validate::JsonValidator;
+use super::validate::{FieldErrors, JsonValidator};
 use crate::future::BoxFuture;
 use crate::refusal::Refusal;
 
@@ -70,6 +70,20 @@ where
                 BodyError::Read(_) => unreadable(&req),
             })
         }
+    }
+}
+
+/// Runs `validator` on a buffered body, which puts the parsed value in `parts`' extensions.
+/// A safe method with an empty body skips it.
+pub(crate) fn validate_buffered(
+    validator: Option<&JsonValidator>,
+    parts: &mut Parts,
+    bytes: &[u8],
+) -> Result<(), FieldErrors> {
+    let skip = bytes.is_empty() && !rampart_core::route::is_mutating_method(parts.method.as_str());
+    match validator {
+        Some(v) if !skip => v.check(&parts.headers, bytes, &mut parts.extensions),
+        _ => Ok(()),
     }
 }
 
@@ -169,11 +183,7 @@ where
                 Ok(buffered) => buffered,
                 Err(refusal) => return Ok(refusal.into_response()),
             };
-            let skip =
-                bytes.is_empty() && !rampart_core::route::is_mutating_method(parts.method.as_str());
-            if let Some(v) = validator.filter(|_| !skip)
-                && let Err(errors) = v.check(&parts.headers, &bytes, &mut parts.extensions)
-            {
+            if let Err(errors) = validate_buffered(validator.as_ref(), &mut parts, &bytes) {
                 let req = Request::from_parts(parts, ());
                 return Ok(errors.refusal(&req).into_response());
             }

@@ -4,6 +4,7 @@
 mod body;
 mod validate;
 
+pub(crate) use body::validate_buffered;
 pub use body::{
     BodyError, BodyLimit, BodyLimitLayer, BoxError, announced_too_large, buffer, read_limited,
     too_large, unreadable,

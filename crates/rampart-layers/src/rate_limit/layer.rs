@@ -91,27 +91,79 @@ where
     }
 }
 
-/// Answers or forwards a request once the limiter has spoken.
-fn proceed<S, ReqBody, ResBody>(
-    inner: &mut S,
+/// What the response of an admitted request gets: the rate-limit fields (made before the
+/// inner service runs, so nothing holds the limiter meanwhile), and an event when the store
+/// failed open.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    policy: HeaderValue,
+    value: Option<HeaderValue>,
+    draft: Option<Box<EventDraft>>,
+}
+
+impl Admitted {
+    /// Puts the fields, and the event if any, on `res`.
+    pub(crate) fn stamp<B>(self, res: &mut Response<B>) {
+        stamp(res, Some(self.policy), self.value, self.draft);
+    }
+}
+
+fn stamp<B>(
+    res: &mut Response<B>,
+    policy: Option<HeaderValue>,
+    value: Option<HeaderValue>,
+    draft: Option<Box<EventDraft>>,
+) {
+    let headers = res.headers_mut();
+    if let Some(policy) = policy {
+        headers.insert(RATELIMIT_POLICY.clone(), policy);
+    }
+    if let Some(value) = value {
+        headers.insert(RATELIMIT.clone(), value);
+    }
+    if let Some(draft) = draft {
+        match res.extensions_mut().get_mut::<EventDrafts>() {
+            Some(drafts) => drafts.0.push(*draft),
+            None => {
+                res.extensions_mut().insert(EventDrafts(vec![*draft]));
+            }
+        }
+    }
+}
+
+impl RateLimitLayer {
+    /// Counts `req` against the limiter; await the check unless it is ready.
+    pub(crate) fn check<B>(&self, req: &Request<B>) -> Check {
+        let Shared { limiter, key_by } = &*self.shared;
+        limiter.check(&key_by.extract(req.headers(), req.extensions()))
+    }
+
+    /// The limiter's answer: admitted, with what the response gets, or refused (boxed: the
+    /// cold path).
+    pub(crate) fn verdict<B>(
+        &self,
+        outcome: Outcome,
+        req: &Request<B>,
+    ) -> Result<Admitted, Box<Refusal>> {
+        verdict(&self.shared.limiter, outcome, req)
+    }
+}
+
+/// The limiter's answer for `req`, once it has spoken.
+fn verdict<B>(
     limiter: &RateLimiter,
     outcome: Outcome,
-    req: Request<ReqBody>,
-) -> RateLimitFuture<S, S::Future, ReqBody, ResBody>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: From<Bytes>,
-{
+    req: &Request<B>,
+) -> Result<Admitted, Box<Refusal>> {
     match outcome {
-        Outcome::Decided(d) if d.allowed => RateLimitFuture::Inner {
-            fut: inner.call(req),
-            policy: Some(limiter.policy_field()),
+        Outcome::Decided(d) if d.allowed => Ok(Admitted {
+            policy: limiter.policy_field(),
             value: Some(limiter.state_field(&d)),
             draft: None,
-        },
-        Outcome::Decided(d) => {
-            let refusal = Refusal::new(
-                &req,
+        }),
+        Outcome::Decided(d) => Err(Box::new(
+            Refusal::new(
+                req,
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests",
                 EventKind::RateLimitExceeded,
@@ -127,17 +179,14 @@ where
             .meta(
                 "retry_after_s",
                 super::headers::ceil_secs(d.retry_after).max(1),
-            );
-            RateLimitFuture::Done {
-                res: Some(refusal.into_response()),
-            }
-        }
+            ),
+        )),
         Outcome::Degraded {
             allowed: false,
             reason,
-        } => {
-            let refusal = Refusal::new(
-                &req,
+        } => Err(Box::new(
+            Refusal::new(
+                req,
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service temporarily unavailable",
                 EventKind::LimiterDegraded,
@@ -146,29 +195,52 @@ where
             .header(RETRY_AFTER, HeaderValue::from_static("1"))
             .header(RATELIMIT_POLICY.clone(), limiter.policy_header().clone())
             .meta("policy", limiter.name())
-            .meta("on_store_error", "deny");
-            RateLimitFuture::Done {
-                res: Some(refusal.into_response()),
-            }
-        }
+            .meta("on_store_error", "deny"),
+        )),
         Outcome::Degraded {
             allowed: true,
             reason,
-        } => {
-            let draft = EventDraft::new(
-                EventKind::LimiterDegraded,
-                format!("rate limit store unavailable, request allowed: {reason}"),
-            )
-            .from_request(&req)
-            .meta("policy", limiter.name())
-            .meta("on_store_error", "allow");
-            RateLimitFuture::Inner {
-                fut: inner.call(req),
-                policy: Some(limiter.policy_field()),
-                value: None,
-                draft: Some(Box::new(draft)),
-            }
-        }
+        } => Ok(Admitted {
+            policy: limiter.policy_field(),
+            value: None,
+            draft: Some(Box::new(
+                EventDraft::new(
+                    EventKind::LimiterDegraded,
+                    format!("rate limit store unavailable, request allowed: {reason}"),
+                )
+                .from_request(req)
+                .meta("policy", limiter.name())
+                .meta("on_store_error", "allow"),
+            )),
+        }),
+    }
+}
+
+/// Answers or forwards a request once the limiter has spoken.
+fn proceed<S, ReqBody, ResBody>(
+    inner: &mut S,
+    limiter: &RateLimiter,
+    outcome: Outcome,
+    req: Request<ReqBody>,
+) -> RateLimitFuture<S, S::Future, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+{
+    match verdict(limiter, outcome, &req) {
+        Ok(Admitted {
+            policy,
+            value,
+            draft,
+        }) => RateLimitFuture::Inner {
+            fut: inner.call(req),
+            policy: Some(policy),
+            value,
+            draft,
+        },
+        Err(refusal) => RateLimitFuture::Done {
+            res: Some(refusal.into_response()),
+        },
     }
 }
 
@@ -248,21 +320,7 @@ where
                         Poll::Ready(Ok(res)) => res,
                         other => return other,
                     };
-                    let headers = res.headers_mut();
-                    if let Some(policy) = policy.take() {
-                        headers.insert(RATELIMIT_POLICY.clone(), policy);
-                    }
-                    if let Some(value) = value.take() {
-                        headers.insert(RATELIMIT.clone(), value);
-                    }
-                    if let Some(draft) = draft.take() {
-                        match res.extensions_mut().get_mut::<EventDrafts>() {
-                            Some(drafts) => drafts.0.push(*draft),
-                            None => {
-                                res.extensions_mut().insert(EventDrafts(vec![*draft]));
-                            }
-                        }
-                    }
+                    stamp(&mut res, policy.take(), value.take(), draft.take());
                     return Poll::Ready(Ok(res));
                 }
                 Proj::Done { res } => {

@@ -231,6 +231,43 @@ impl WebhookVerifier {
         }
     }
 
+    /// Verifies a buffered delivery (`body` is `req`'s) and records its id: the replay key,
+    /// or the refusal (401 for a bad signature, 409 for an id already accepted).
+    pub(crate) fn admit<B>(&self, req: &Request<B>, body: &[u8]) -> Result<String, Box<Refusal>> {
+        let key = self
+            .verify(req.headers(), body)
+            .map_err(|f| Box::new(self.invalid(req, f)))?;
+        let i = &self.inner;
+        let now = i.clock.now_nanos();
+        let window = 2 * i.tolerance.as_nanos().min(u64::MAX as u128 / 2) as u64;
+        if !i.store.first_use(&key, now.saturating_add(window), now) {
+            return Err(Box::new(
+                Refusal::new(
+                    req,
+                    StatusCode::CONFLICT,
+                    "Webhook already processed",
+                    EventKind::ReplayDetected,
+                    "webhook delivery replayed: its id was already accepted",
+                )
+                .meta("scheme", scheme_name(i.scheme)),
+            ));
+        }
+        Ok(key)
+    }
+
+    /// After the handler: a delivery it did not accept is forgotten, so the provider's retry
+    /// (same id) is not refused as a replay.
+    pub(crate) fn settle<B, E>(&self, key: &str, res: &Result<Response<B>, E>) {
+        if !matches!(res, Ok(r) if r.status().is_success()) {
+            self.inner.store.forget(key);
+        }
+    }
+
+    /// The delivery body limit.
+    pub(crate) fn limit(&self) -> u64 {
+        self.inner.body_limit
+    }
+
     fn invalid<B>(&self, req: &Request<B>, f: Failure) -> Refusal {
         let mut r = Refusal::new(
             req,
@@ -304,39 +341,17 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let limit = v.inner.body_limit;
-            let (parts, bytes) = match limits::buffer(req, limit).await {
+            let (parts, bytes) = match limits::buffer(req, v.limit()).await {
                 Ok(buffered) => buffered,
                 Err(refusal) => return Ok(refusal.into_response()),
             };
-            let key = match v.verify(&parts.headers, &bytes) {
+            let req = Request::from_parts(parts, Full::new(bytes.clone()));
+            let key = match v.admit(&req, &bytes) {
                 Ok(k) => k,
-                Err(f) => {
-                    let req = Request::from_parts(parts, ());
-                    return Ok(v.invalid(&req, f).into_response());
-                }
+                Err(refusal) => return Ok(refusal.into_response()),
             };
-            let i = &v.inner;
-            let now = i.clock.now_nanos();
-            let window = 2 * i.tolerance.as_nanos().min(u64::MAX as u128 / 2) as u64;
-            if !i.store.first_use(&key, now.saturating_add(window), now) {
-                let req = Request::from_parts(parts, ());
-                return Ok(Refusal::new(
-                    &req,
-                    StatusCode::CONFLICT,
-                    "Webhook already processed",
-                    EventKind::ReplayDetected,
-                    "webhook delivery replayed: its id was already accepted",
-                )
-                .meta("scheme", scheme_name(i.scheme))
-                .into_response());
-            }
-            let res = inner
-                .call(Request::from_parts(parts, Full::new(bytes)))
-                .await;
-            if !matches!(&res, Ok(r) if r.status().is_success()) {
-                i.store.forget(&key);
-            }
+            let res = inner.call(req).await;
+            v.settle(&key, &res);
             res
         })
     }

@@ -7,8 +7,9 @@
 //! rate limit and signature, never CSRF; and so on. The client-IP layer, security headers and
 //! safe errors go around the whole router, since they apply to every response.
 //!
-//! The stack is type-erased per route ([`Policy`] is one type whatever the kind), and the
-//! handler always receives a buffered `Request<Full<Bytes>>` whose size the limit has checked.
+//! A route's stack is one service, [`Policy`], whatever the kind: the controls run in turn
+//! inside one future (no layer per control, no boxed service), and the handler always
+//! receives a buffered `Request<Full<Bytes>>` whose size the limit has checked.
 //!
 //! A kind whose required control is missing from the config fails closed: every request gets
 //! a 500 and a `server_error` event naming the missing control. [`try_policy`] reports the
@@ -25,34 +26,26 @@
 //! # Ok::<_, rampart_layers::csrf::CsrfError>(())
 //! ```
 
+mod service;
+
 use std::fmt;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body::Body;
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
-use rampart_core::{Control, EventKind, RouteKind};
+use rampart_core::{Control, RouteKind};
 use serde::de::DeserializeOwned;
-use tower::util::{BoxCloneSyncService, Either, option_layer};
-use tower::{Layer, Service, ServiceBuilder};
+use tower::Layer;
+
+pub use service::Policy;
 
 use crate::auth::Authenticator;
 use crate::csrf::Csrf;
 use crate::events::{EventSink, EventsLayer};
-use crate::future::BoxFuture;
-use crate::limits::{BodyLimitLayer, BoxError, JsonValidator, Validate};
+use crate::limits::{JsonValidator, Validate};
 use crate::rate_limit::RateLimitLayer;
-use crate::refusal::Refusal;
 use crate::webhook::WebhookVerifier;
 
 /// The default body limit of every policy route (1 MiB).
 pub const DEFAULT_BODY_LIMIT: u64 = 1 << 20;
-
-/// The request body inside a policy stack.
-pub type PolicyBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The controls a route's stack is built from. Build one for the app, then derive per-route
 /// variants with the builder methods (they return a modified copy).
@@ -174,8 +167,7 @@ fn names(c: &[Control]) -> String {
 /// is missing.
 pub fn policy(kind: RouteKind, cfg: &PolicyConfig) -> PolicyLayer {
     PolicyLayer {
-        kind,
-        cfg: cfg.clone(),
+        stack: Arc::new(Stack::new(kind, cfg)),
     }
 }
 
@@ -192,164 +184,67 @@ pub fn try_policy(kind: RouteKind, cfg: &PolicyConfig) -> Result<PolicyLayer, Po
 /// The layer [`policy`] returns.
 #[derive(Debug, Clone)]
 pub struct PolicyLayer {
+    stack: Arc<Stack>,
+}
+
+impl<S> Layer<S> for PolicyLayer {
+    type Service = Policy<S>;
+
+    fn layer(&self, inner: S) -> Policy<S> {
+        Policy::new(self.stack.clone(), inner)
+    }
+}
+
+/// The controls a kind gets from a config, in the matrix's order; what every clone of a
+/// route's [`Policy`] shares.
+struct Stack {
     kind: RouteKind,
-    cfg: PolicyConfig,
+    /// Required controls the config lacks: every request is refused (fail closed).
+    missing: Vec<Control>,
+    events: Option<EventsLayer>,
+    rate_limit: Option<RateLimitLayer>,
+    webhook: Option<WebhookVerifier>,
+    csrf: Option<Csrf>,
+    auth: Option<Authenticator>,
+    body_limit: u64,
+    validator: Option<JsonValidator>,
 }
 
-type Boxed<B, R, E> = BoxCloneSyncService<Request<B>, Response<R>, E>;
-
-impl<S, R, E> Layer<S> for PolicyLayer
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<R>, Error = E>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    R: From<Bytes> + Send + 'static,
-    E: Send + 'static,
-{
-    type Service = Policy<R, E>;
-
-    fn layer(&self, inner: S) -> Policy<R, E> {
-        let cfg = &self.cfg;
-        let missing = cfg.missing(self.kind);
-        if !missing.is_empty() {
-            let closed = Misconfigured {
-                kind: self.kind,
-                missing: Arc::new(missing),
-                _marker: std::marker::PhantomData,
-            };
-            let events = cfg.events.as_ref().map(|s| EventsLayer::new(s.clone()));
-            return Policy {
-                svc: BoxCloneSyncService::new(option_layer(events).layer(closed)),
-            };
-        }
-        // One statically typed chain (absent controls are `Either::Right` pass-throughs),
-        // boxed once: routers clone a route's service per request, and this keeps that clone
-        // to one allocation and a few reference counts.
-        let stack = self.kind.stack(cfg.rate_limit.is_some());
-        let has = |c: Control| stack.contains(&c);
-        let limit = cfg.body_limit.unwrap_or(DEFAULT_BODY_LIMIT);
-        let body = match &cfg.webhook {
-            Some(w) if has(Control::WebhookSignature) => {
-                Either::Left(w.clone().body_limit(limit).layer().layer(inner))
-            }
-            _ => {
-                let mut body = BodyLimitLayer::new(limit);
-                if let Some(v) = &cfg.validator {
-                    body = body.validate(v.clone());
-                }
-                Either::Right(body.layer(inner))
-            }
-        };
-        let pick = |c: Control, on: bool| on && has(c);
-        let auth = cfg
-            .auth
-            .as_ref()
-            .filter(|_| pick(Control::Auth, true))
-            .map(Authenticator::layer);
-        let csrf = cfg
-            .csrf
-            .as_ref()
-            .filter(|_| pick(Control::Csrf, true))
-            .map(Csrf::layer);
-        let rate = cfg
-            .rate_limit
-            .clone()
-            .filter(|_| pick(Control::RateLimit, true));
-        let events = cfg.events.as_ref().map(|s| EventsLayer::new(s.clone()));
-        let chain = ServiceBuilder::new()
-            .option_layer(events)
-            .option_layer(rate)
-            .option_layer(csrf)
-            .option_layer(auth)
-            .service(body);
-        Policy {
-            svc: BoxCloneSyncService::new(chain),
-        }
-    }
-}
-
-/// A route's stack, type-erased: one type whatever the kind.
-pub struct Policy<R, E> {
-    svc: Boxed<PolicyBody, R, E>,
-}
-
-impl<R, E> Clone for Policy<R, E> {
-    fn clone(&self) -> Self {
-        Policy {
-            svc: self.svc.clone(),
-        }
-    }
-}
-
-impl<R, E> fmt::Debug for Policy<R, E> {
+impl fmt::Debug for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Policy").finish_non_exhaustive()
+        f.debug_struct("Stack")
+            .field("kind", &self.kind)
+            .field("missing", &self.missing)
+            .field("events", &self.events.is_some())
+            .field("rate_limit", &self.rate_limit)
+            .field("webhook", &self.webhook)
+            .field("csrf", &self.csrf.is_some())
+            .field("auth", &self.auth.is_some())
+            .field("body_limit", &self.body_limit)
+            .field("validator", &self.validator)
+            .finish()
     }
 }
 
-impl<B, R, E> Service<Request<B>> for Policy<R, E>
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Response = Response<R>;
-    type Error = E;
-    type Future = BoxFuture<Result<Response<R>, E>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        self.svc.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        self.svc
-            .call(req.map(|b| b.map_err(Into::into).boxed_unsync()))
-    }
-}
-
-/// Answers every request with 500 when the config lacks a required control (fail closed).
-struct Misconfigured<R, E> {
-    kind: RouteKind,
-    missing: Arc<Vec<Control>>,
-    _marker: std::marker::PhantomData<fn() -> (R, E)>,
-}
-
-impl<R, E> Clone for Misconfigured<R, E> {
-    fn clone(&self) -> Self {
-        Misconfigured {
-            kind: self.kind,
-            missing: self.missing.clone(),
-            _marker: std::marker::PhantomData,
+impl Stack {
+    fn new(kind: RouteKind, cfg: &PolicyConfig) -> Self {
+        let stack = kind.stack(cfg.rate_limit.is_some());
+        let has = |c: Control| stack.contains(&c);
+        let webhook = cfg
+            .webhook
+            .clone()
+            .filter(|_| has(Control::WebhookSignature));
+        Stack {
+            kind,
+            missing: cfg.missing(kind),
+            events: cfg.events.as_ref().map(|s| EventsLayer::new(s.clone())),
+            rate_limit: cfg.rate_limit.clone().filter(|_| has(Control::RateLimit)),
+            csrf: cfg.csrf.clone().filter(|_| has(Control::Csrf)),
+            auth: cfg.auth.clone().filter(|_| has(Control::Auth)),
+            webhook,
+            body_limit: cfg.body_limit.unwrap_or(DEFAULT_BODY_LIMIT),
+            validator: cfg.validator.clone(),
         }
-    }
-}
-
-impl<R: From<Bytes> + Send + 'static, E: Send + 'static> Service<Request<PolicyBody>>
-    for Misconfigured<R, E>
-{
-    type Response = Response<R>;
-    type Error = E;
-    type Future = std::future::Ready<Result<Response<R>, E>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), E>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: Request<PolicyBody>) -> Self::Future {
-        let r = Refusal::new(
-            &req,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal server error",
-            EventKind::ServerError,
-            format!(
-                "{} route misconfigured: missing {}",
-                self.kind,
-                names(&self.missing)
-            ),
-        );
-        std::future::ready(Ok(r.into_response()))
     }
 }
 
@@ -360,11 +255,16 @@ mod tests {
     use crate::events::MemorySink;
     use crate::limits::{FieldErrors, Valid};
     use crate::rate_limit::{KeyBy, RateLimiter};
+    use bytes::Bytes;
     use http::HeaderMap;
     use http::header::{CONTENT_TYPE, COOKIE};
+    use http::{Request, Response, StatusCode};
+    use http_body_util::Full;
+    use rampart_core::EventKind;
     use rampart_core::units::Quota;
     use std::convert::Infallible;
     use std::num::NonZeroU32;
+    use tower::Service;
     use tower::{ServiceExt, service_fn};
 
     #[derive(Debug, Clone, serde::Deserialize)]
@@ -453,6 +353,33 @@ mod tests {
                 EventKind::RateLimitExceeded
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn later_refusals_carry_the_rate_limit_fields_and_one_event() {
+        let sink = MemorySink::new();
+        let (cfg, csrf) = cfg(&sink);
+        let svc = policy(RouteKind::PublicForm, &cfg).layer(handler());
+        // No token: CSRF refuses after the limiter has counted the request.
+        let res = svc
+            .clone()
+            .oneshot(
+                Request::post("/api/contact")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert_eq!(res.headers()["ratelimit-policy"], "\"t\";q=2;w=60");
+        assert!(res.headers()["ratelimit"].to_str().unwrap().contains("r=1"));
+        let events = sink.take();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::CsrfValidationFailed);
+        // An admitted request gets them too, with the quota spent.
+        let res = svc.oneshot(post(&csrf, r#"{"name":"Jo"}"#)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.headers()["ratelimit"].to_str().unwrap().contains("r=0"));
     }
 
     #[tokio::test]
