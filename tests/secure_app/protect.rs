@@ -581,3 +581,41 @@ fn startup_validation_exits_2_naming_what_is_wrong() {
     assert_eq!(f.code, 2);
     assert!(f.stderr.contains("RAMPART_ENV"), "{}", f.stderr);
 }
+
+/// With the limiter in Redis, a policy route waits for the store before its other controls:
+/// the refusals and the admitted request all carry the route's rate-limit fields.
+#[test]
+fn policy_routes_behind_a_redis_limiter() {
+    let redis = crate::harness::Redis::start();
+    let jwt = Jwt::new();
+    let app = App::start(&[
+        ("RAMPART_REDIS_URL", &redis.url()),
+        ("RAMPART_JWT_PUBLIC_KEY", &jwt.public_key()),
+    ]);
+    let body =
+        json!({"name": "Ada", "email": "ada@example.com", "subject": "Hi", "message": "Hello"});
+    let refused = post_json(&app, "/api/contact", None, &[], &body);
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let t = csrf_token(&app);
+    let ok = post_json(&app, "/api/contact", Some(&t), &[], &body);
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let replayed = post_json(&app, "/api/contact", Some(&t), &[], &body);
+    assert_eq!(replayed.status, 403, "{replayed:?}");
+    for r in [&refused, &ok, &replayed] {
+        assert_eq!(
+            r.header("ratelimit-policy"),
+            Some("\"/api/contact\";q=60;w=60"),
+            "{r:?}"
+        );
+    }
+    let remaining: Vec<_> = [&refused, &ok, &replayed]
+        .iter()
+        .map(|r| r.header("ratelimit").unwrap().to_string())
+        .collect();
+    assert!(remaining[0].contains("r=59"), "{remaining:?}");
+    assert!(remaining[2].contains("r=57"), "{remaining:?}");
+    // A protected read without a token: the limiter, then authentication, refuses with 401.
+    let me = app.get("/api/me", &[]);
+    assert_eq!(me.status, 401, "{me:?}");
+    assert!(me.header("ratelimit").is_some(), "{me:?}");
+}

@@ -42,11 +42,26 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
+    match limited(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(BodyError::TooLarge),
-        Err(e) => Err(BodyError::Read(e)),
+        Err(e) => Err(BodyError::from(e)),
+    }
+}
+
+/// `body`, failing once more than `limit` bytes arrive (collect it, then map its error with
+/// [`BodyError::from`]).
+pub(crate) fn limited<B>(body: B, limit: u64) -> Limited<B> {
+    Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
+impl From<BoxError> for BodyError {
+    /// A [`Limited`] body's error: too large, or the body's own.
+    fn from(e: BoxError) -> Self {
+        if e.downcast_ref::<LengthLimitError>().is_some() {
+            BodyError::TooLarge
+        } else {
+            BodyError::Read(e)
+        }
     }
 }
 

@@ -4,9 +4,9 @@
 mod body;
 mod validate;
 
-pub(crate) use body::validate_buffered;
 pub use body::{
     BodyError, BodyLimit, BodyLimitLayer, BoxError, announced_too_large, buffer, read_limited,
     too_large, unreadable,
 };
+pub(crate) use body::{limited, validate_buffered};
 pub use validate::{FieldErrors, JsonValidator, Valid, Validate, is_json, parse_json};

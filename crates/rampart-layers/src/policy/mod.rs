@@ -26,6 +26,7 @@
 //! # Ok::<_, rampart_layers::csrf::CsrfError>(())
 //! ```
 
+mod handle;
 mod service;
 
 use std::fmt;

@@ -33,6 +33,7 @@ pub use clock::FastClock;
 pub use gcra::{Decision, Gcra};
 pub use headers::{policy_header, rate_limit_header};
 pub use key::{KeyBy, RateKey};
+pub(crate) use layer::Admitted;
 pub use layer::{RateLimit, RateLimitFuture, RateLimitLayer};
 pub use limiter::{Check, LimiterStats, Outcome, RateLimiter};
 pub use rampart_core::config::OnStoreError;
