@@ -31,7 +31,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use http::{HeaderMap, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
-use rampart_core::{Clock, EventKind, SystemClock};
+use rampart_core::{Clock, EventKind};
 use tower::{Layer, Service};
 
 #[cfg(feature = "jwks-url")]
@@ -41,6 +41,7 @@ pub use jwt::{Claims, JwtFailure, JwtRules, KeyError, VerifyKey};
 
 use crate::cookie;
 use crate::future::{BoxFuture, RefusedOrInner};
+use crate::rate_limit::FastClock;
 use crate::refusal::Refusal;
 
 #[derive(Debug)]
@@ -96,7 +97,8 @@ impl Authenticator {
             keys: Arc::new(keys),
             rules: Arc::new(JwtRules::default()),
             cookie: None,
-            clock: Arc::new(SystemClock::new()),
+            // Wall time through the CPU's counter, as the limiter and CSRF read it.
+            clock: Arc::new(FastClock::new()),
             cache: fresh_cache(),
         }
     }
