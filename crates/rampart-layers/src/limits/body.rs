@@ -54,6 +54,16 @@ pub(crate) fn limited<B>(body: B, limit: u64) -> Limited<B> {
     Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
+impl BodyError {
+    /// The refusal for `req` (413 over `limit`, 400 unreadable).
+    pub(crate) fn refusal<B>(self, req: &Request<B>, limit: u64) -> Refusal {
+        match self {
+            BodyError::TooLarge => too_large(req, limit),
+            BodyError::Read(_) => unreadable(req),
+        }
+    }
+}
+
 impl From<BoxError> for BodyError {
     /// A [`Limited`] body's error: too large, or the body's own.
     fn from(e: BoxError) -> Self {
@@ -78,13 +88,7 @@ where
     let (parts, body) = req.into_parts();
     match read_limited(body, limit).await {
         Ok(bytes) => Ok((parts, bytes)),
-        Err(e) => {
-            let req = Request::from_parts(parts, ());
-            Err(match e {
-                BodyError::TooLarge => too_large(&req, limit),
-                BodyError::Read(_) => unreadable(&req),
-            })
-        }
+        Err(e) => Err(e.refusal(&Request::from_parts(parts, ()), limit)),
     }
 }
 

@@ -122,12 +122,7 @@ where
                                 Err(errors) => errors.refusal(&Request::from_parts(parts, ())),
                             }
                         }
-                        Err(BodyError::TooLarge) => {
-                            limits::too_large(&Request::from_parts(parts, ()), limit)
-                        }
-                        Err(BodyError::Read(_)) => {
-                            limits::unreadable(&Request::from_parts(parts, ()))
-                        }
+                        Err(e) => e.refusal(&Request::from_parts(parts, ()), limit),
                     };
                     refusal.into_response()
                 }

@@ -23,7 +23,7 @@ use super::{Stack, names};
 use crate::auth::Authenticator;
 use crate::events::EmitContext;
 use crate::future::BoxFuture;
-use crate::limits::{self, BodyError, BoxError};
+use crate::limits::{self, BoxError};
 use crate::rate_limit::{Admitted, Check};
 use crate::refusal::Refusal;
 
@@ -179,21 +179,9 @@ where
     B::Error: Into<BoxError>,
     R: From<Bytes>,
 {
-    let limit = stack.body_limit;
-    if limits::announced_too_large(req.headers(), limit) {
-        return Ok(limits::too_large(&req, limit).into_response());
-    }
-    let (mut parts, body) = req.into_parts();
-    let bytes = match limits::read_limited(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            let req = Request::from_parts(parts, ());
-            let refusal = match e {
-                BodyError::TooLarge => limits::too_large(&req, limit),
-                BodyError::Read(_) => limits::unreadable(&req),
-            };
-            return Ok(refusal.into_response());
-        }
+    let (mut parts, bytes) = match limits::buffer(req, stack.body_limit).await {
+        Ok(buffered) => buffered,
+        Err(refusal) => return Ok(refusal.into_response()),
     };
     if let Err(errors) = limits::validate_buffered(stack.validator.as_ref(), &mut parts, &bytes) {
         let req = Request::from_parts(parts, ());
