@@ -18,6 +18,7 @@ pub mod policy;
 pub mod rate_limit;
 pub mod refusal;
 pub mod replay;
+mod static_value;
 pub mod webhook;
 
 pub use client_ip::ClientIp;

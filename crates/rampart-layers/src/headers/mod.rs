@@ -29,6 +29,8 @@ use pin_project_lite::pin_project;
 use rampart_core::config::Environment;
 use tower::{Layer, Service};
 
+use crate::static_value::static_value;
+
 pub use csp::Csp;
 
 use nonce::NonceSource;
@@ -119,7 +121,7 @@ impl SecurityHeaders {
     pub fn layer(&self) -> SecurityHeadersLayer {
         let mut fixed = Vec::new();
         let mut push = |name: HeaderName, v: Option<&str>| {
-            if let Some(v) = v.and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(v) = v.and_then(static_value) {
                 fixed.push((name, v));
             }
         };
@@ -141,9 +143,9 @@ impl SecurityHeaders {
         );
         let csp = match &self.csp {
             Some(c) if c.uses_nonce() => CspValue::Template(c.template(), NonceSource::new()),
-            Some(c) => match HeaderValue::from_str(&c.render(None)) {
-                Ok(v) => CspValue::Fixed(v),
-                Err(_) => CspValue::None,
+            Some(c) => match static_value(&c.render(None)) {
+                Some(v) => CspValue::Fixed(v),
+                None => CspValue::None,
             },
             None => CspValue::None,
         };

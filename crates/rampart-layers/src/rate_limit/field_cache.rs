@@ -1,7 +1,8 @@
-//! A small per-thread cache of `RateLimit-Policy` / `RateLimit` values.
+//! A small per-thread cache of `RateLimit` values (`RateLimit-Policy` never changes: the
+//! limiter keeps it as a static value).
 //!
-//! Every response of a limited route carries both fields, and most of them repeat: the policy
-//! never changes, and with a quota of `N/window` the `RateLimit` value is one of at most
+//! Every response of a limited route carries the field, and most values repeat: with a quota
+//! of `N/window` the `RateLimit` value is one of at most
 //! (N + 1) × (window + 1) strings. Building one costs a formatted string and an allocation
 //! (and a free when the response is gone); a hit here costs a reference-count increment on a
 //! value only this thread touches. Per thread, so that cores never contend for a slot or for
@@ -14,11 +15,9 @@ use http::HeaderValue;
 /// Slots per thread (direct-mapped; a collision just rebuilds).
 const SLOTS: usize = 64;
 
-/// Which field a slot holds.
+/// Which value a slot holds.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Field {
-    /// `RateLimit-Policy`: one value per limiter.
-    Policy,
     /// `RateLimit` for `r` remaining and `t` seconds.
     State { r: u32, t: u64 },
 }
@@ -34,10 +33,8 @@ thread_local! {
 }
 
 fn slot_of(limiter: u64, field: Field) -> usize {
-    let (a, b) = match field {
-        Field::Policy => (u64::MAX, u64::MAX),
-        Field::State { r, t } => (u64::from(r), t),
-    };
+    let Field::State { r, t } = field;
+    let (a, b) = (u64::from(r), t);
     let h = (limiter ^ a.rotate_left(20) ^ b.rotate_left(40)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (h >> 58) as usize % SLOTS
 }
@@ -94,12 +91,10 @@ mod tests {
         assert_eq!(get(1, a, "a"), "a");
         assert_eq!(get(1, a, "a"), "a");
         assert_eq!(builds.get(), 1);
-        // Another state, another limiter, or the policy: never the cached "a".
+        // Another state or another limiter: never the cached "a".
         assert_eq!(get(1, b, "b"), "b");
         assert_eq!(get(2, a, "c"), "c");
-        assert_eq!(get(1, Field::Policy, "p"), "p");
-        assert_eq!(get(1, Field::Policy, "p"), "p");
-        assert_eq!(builds.get(), 4);
+        assert_eq!(builds.get(), 3);
         // Many keys through 64 slots: whatever is evicted, every answer is still right.
         for round in 0..3 {
             for r in 0..200u32 {

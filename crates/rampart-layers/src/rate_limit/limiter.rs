@@ -20,6 +20,7 @@ use super::key::RateKey;
 use super::store::MemoryStore;
 #[cfg(feature = "redis")]
 use super::store::RedisStore;
+use crate::static_value::static_value;
 
 /// Limiter ids, for the field cache.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -141,7 +142,12 @@ impl RateLimiter {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 quoted: quoted(&name),
-                policy: policy_header(&name, &quota),
+                policy: {
+                    // Static: every response carries it, and a shared reference count would
+                    // be written by every core serving them.
+                    let v = policy_header(&name, &quota);
+                    v.to_str().ok().and_then(static_value).unwrap_or(v)
+                },
                 gcra: Gcra::new(&quota),
                 quota,
                 backend,
@@ -221,12 +227,7 @@ impl RateLimiter {
 
     /// The `RateLimit-Policy` value, from this thread's field cache.
     pub(crate) fn policy_field(&self) -> HeaderValue {
-        // A copy per thread (not a clone of the shared value), so that threads do not share
-        // its reference count.
-        field_cache::value(self.inner.id, Field::Policy, || {
-            HeaderValue::from_bytes(self.inner.policy.as_bytes())
-                .unwrap_or_else(|_| self.inner.policy.clone())
-        })
+        self.inner.policy.clone()
     }
 
     /// The `RateLimit` value for `d`, from this thread's field cache when it was seen before.
