@@ -54,15 +54,17 @@ impl VerifiedCache {
     /// The hash of a token: its length and its last bytes (the signature's), not the whole
     /// JWT, which is hundreds of bytes. Only verified tokens are ever stored, so nobody can
     /// fill a bucket with chosen collisions; a lookup still compares the whole token.
-    fn hash(&self, token: &str) -> u64 {
-        let tail = &token.as_bytes()[token.len().saturating_sub(HASHED_TAIL)..];
+    fn hash(&self, token: &[u8]) -> u64 {
+        let tail = &token[token.len().saturating_sub(HASHED_TAIL)..];
         self.hasher.hash_one((token.len(), tail))
     }
 
-    pub(super) fn get(&self, token: &str, now: u64) -> Option<(Claims, Times)> {
+    /// The claims of `token` (its bytes: a match is a token verified before, so it needs no
+    /// UTF-8 check of its own).
+    pub(super) fn get(&self, token: &[u8], now: u64) -> Option<(Claims, Times)> {
         let hash = self.hash(token);
         let map = self.map.lock().ok()?;
-        match map.find(hash, |e| &*e.0 == token) {
+        match map.find(hash, |e| e.0.as_bytes() == token) {
             Some((_, (claims, until, times))) if now < *until => Some((claims.clone(), *times)),
             _ => None,
         }
@@ -81,7 +83,7 @@ impl VerifiedCache {
             exp,
             nbf: claims.map().get("nbf").and_then(Value::as_f64),
         };
-        let hash = self.hash(token);
+        let hash = self.hash(token.as_bytes());
         let entry = (claims.clone(), until, times);
         if let Ok(mut map) = self.map.lock() {
             if map.len() >= self.capacity {
@@ -90,7 +92,7 @@ impl VerifiedCache {
             match map.find_mut(hash, |e| &*e.0 == token) {
                 Some(e) => e.1 = entry,
                 None => {
-                    map.insert_unique(hash, (token.into(), entry), |e| self.hash(&e.0));
+                    map.insert_unique(hash, (token.into(), entry), |e| self.hash(e.0.as_bytes()));
                 }
             }
         }
@@ -114,12 +116,12 @@ mod tests {
     fn entries_expire_with_the_token_or_after_five_minutes() {
         let c = VerifiedCache::new(10);
         c.insert("a", &claims(1_000), 900);
-        assert!(c.get("a", 950).is_some());
-        assert!(c.get("a", 1_001).is_none());
+        assert!(c.get(b"a", 950).is_some());
+        assert!(c.get(b"a", 1_001).is_none());
         c.insert("b", &claims(100_000), 0);
-        assert!(c.get("b", MAX_AGE - 1).is_some());
-        assert!(c.get("b", MAX_AGE).is_none());
-        assert!(c.get("other", 0).is_none());
+        assert!(c.get(b"b", MAX_AGE - 1).is_some());
+        assert!(c.get(b"b", MAX_AGE).is_none());
+        assert!(c.get(b"other", 0).is_none());
     }
 
     #[test]
@@ -130,18 +132,18 @@ mod tests {
             format!("{}{tail}", "a".repeat(300)),
             format!("{}{tail}", "b".repeat(300)),
         );
-        assert_eq!(c.hash(&a), c.hash(&b));
+        assert_eq!(c.hash(a.as_bytes()), c.hash(b.as_bytes()));
         c.insert(&a, &claims(1_000), 0);
         assert!(
-            c.get(&b, 1).is_none(),
+            c.get(b.as_bytes(), 1).is_none(),
             "a token that never verified must not hit"
         );
         c.insert(&b, &claims(2_000), 0);
-        assert_eq!(c.get(&a, 1).unwrap().1.exp, 1_000.0);
-        assert_eq!(c.get(&b, 1).unwrap().1.exp, 2_000.0);
+        assert_eq!(c.get(a.as_bytes(), 1).unwrap().1.exp, 1_000.0);
+        assert_eq!(c.get(b.as_bytes(), 1).unwrap().1.exp, 2_000.0);
         // A short token hashes whole.
         c.insert("short", &claims(500), 0);
-        assert!(c.get("short", 1).is_some() && c.get("shorT", 1).is_none());
+        assert!(c.get(b"short", 1).is_some() && c.get(b"shorT", 1).is_none());
     }
 
     #[test]

@@ -170,6 +170,25 @@ impl Authenticator {
         bearer.or_else(|| self.cookie.as_deref().and_then(|c| cookie::get(headers, c)))
     }
 
+    /// The token as [`Self::token`] finds it, before any UTF-8 check: enough to look it up
+    /// among verified tokens (only a miss needs the checked text).
+    fn raw_token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a [u8]> {
+        let bearer = headers.get(AUTHORIZATION).and_then(|v| {
+            let v = v.as_bytes().trim_ascii();
+            let space = v.iter().position(|&b| b == b' ')?;
+            let (scheme, rest) = v.split_at(space);
+            scheme
+                .eq_ignore_ascii_case(b"bearer")
+                .then(|| rest.trim_ascii())
+        });
+        bearer.or_else(|| {
+            self.cookie
+                .as_deref()
+                .and_then(|c| cookie::get(headers, c))
+                .map(str::as_bytes)
+        })
+    }
+
     fn now(&self) -> u64 {
         self.clock.now_nanos() / 1_000_000_000
     }
@@ -180,19 +199,19 @@ impl Authenticator {
         let Keys::Static(keys) = &*self.keys else {
             return None;
         };
+        let now = self.now();
+        if let Some(hit) = self.raw_token(headers).and_then(|t| self.cached(t, now)) {
+            return Some(hit);
+        }
         let Some(token) = self.token(headers) else {
             return Some(Err(JwtFailure::Missing));
         };
-        let now = self.now();
-        if let Some(hit) = self.cached(token, now) {
-            return Some(hit);
-        }
         Some(self.remember(token, jwt::verify(token, keys, &self.rules, now), now))
     }
 
     /// A token whose signature and claims were verified before: only `exp` and `nbf` are
     /// checked again (the rules gave the same answer when it was cached).
-    fn cached(&self, token: &str, now: u64) -> Option<Result<Claims, JwtFailure>> {
+    fn cached(&self, token: &[u8], now: u64) -> Option<Result<Claims, JwtFailure>> {
         let (claims, times) = self.cache.get(token, now)?;
         Some(jwt::check_times(times.exp, times.nbf, &self.rules, now).map(|()| claims))
     }
@@ -219,7 +238,7 @@ impl Authenticator {
         };
         let token = self.token(headers).ok_or(JwtFailure::Missing)?;
         let now = self.now();
-        if let Some(hit) = self.cached(token, now) {
+        if let Some(hit) = self.cached(token.as_bytes(), now) {
             return hit;
         }
         let kid = peek_kid(token);
