@@ -69,10 +69,7 @@ where
     /// ([`Handle`]) then only reads the body and calls the handler. Waiting on a remote
     /// limiter, a JWKS fetch or a webhook body takes the general path, [`run`].
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        // The future takes the service that is ready and leaves a clone behind.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let stack = &self.stack;
+        let Policy { stack, inner } = self;
         let events = stack.events.as_ref().map(|e| Box::new(e.context(&req)));
         if !stack.missing.is_empty() {
             return answer(misconfigured(stack, &req).into_response(), None, events);
@@ -86,13 +83,13 @@ where
                 },
                 pending => {
                     let after = Step::Limited(pending);
-                    return Box::pin(run(stack.clone(), inner, req, after, events));
+                    return Box::pin(run(stack.clone(), take(inner), req, after, events));
                 }
             },
         };
         if stack.webhook.is_some() {
             let after = Step::Admitted(admitted);
-            return Box::pin(run(stack.clone(), inner, req, after, events));
+            return Box::pin(run(stack.clone(), take(inner), req, after, events));
         }
         if let Some(csrf) = &stack.csrf
             && let Err(failure) = csrf.verify(req.method(), req.headers())
@@ -111,7 +108,7 @@ where
                 }
                 None => {
                     let after = Step::Verified(admitted);
-                    return Box::pin(run(stack.clone(), inner, req, after, events));
+                    return Box::pin(run(stack.clone(), take(inner), req, after, events));
                 }
             }
         }
@@ -119,9 +116,21 @@ where
             let res = limits::too_large(&req, stack.body_limit).into_response();
             return answer(res, admitted, events);
         }
-        let fut = Handle::new(stack.clone(), inner, req, admitted, events);
-        Box::pin(fut)
+        Box::pin(Handle::new(
+            stack.clone(),
+            take(inner),
+            req,
+            admitted,
+            events,
+        ))
     }
+}
+
+/// The service that is ready, for a future to call; a clone is left behind. Only a request
+/// that gets that far pays for the clone: a refusal needs no service.
+fn take<S: Clone>(inner: &mut S) -> S {
+    let clone = inner.clone();
+    std::mem::replace(inner, clone)
 }
 
 /// A response decided without waiting, with the rate-limit fields and events it gets.
