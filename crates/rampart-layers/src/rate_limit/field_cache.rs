@@ -15,11 +15,11 @@ use http::HeaderValue;
 /// Slots per thread (direct-mapped; a collision just rebuilds).
 const SLOTS: usize = 64;
 
-/// Which value a slot holds.
+/// Which `RateLimit` value a slot holds: `r` remaining, `t` seconds.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field {
-    /// `RateLimit` for `r` remaining and `t` seconds.
-    State { r: u32, t: u64 },
+pub(crate) struct Field {
+    pub(crate) r: u32,
+    pub(crate) t: u64,
 }
 
 struct Slot {
@@ -33,8 +33,7 @@ thread_local! {
 }
 
 fn slot_of(limiter: u64, field: Field) -> usize {
-    let Field::State { r, t } = field;
-    let (a, b) = (u64::from(r), t);
+    let (a, b) = (u64::from(field.r), field.t);
     let h = (limiter ^ a.rotate_left(20) ^ b.rotate_left(40)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (h >> 58) as usize % SLOTS
 }
@@ -86,8 +85,8 @@ mod tests {
                 HeaderValue::from_static(text)
             })
         };
-        let a = Field::State { r: 4, t: 12 };
-        let b = Field::State { r: 3, t: 12 };
+        let a = Field { r: 4, t: 12 };
+        let b = Field { r: 3, t: 12 };
         assert_eq!(get(1, a, "a"), "a");
         assert_eq!(get(1, a, "a"), "a");
         assert_eq!(builds.get(), 1);
@@ -99,7 +98,7 @@ mod tests {
         for round in 0..3 {
             for r in 0..200u32 {
                 let want = HeaderValue::from(r);
-                let got = value(7, Field::State { r, t: 60 }, || HeaderValue::from(r));
+                let got = value(7, Field { r, t: 60 }, || HeaderValue::from(r));
                 assert_eq!(got, want, "round {round}");
             }
         }

@@ -232,7 +232,7 @@ impl RateLimiter {
 
     /// The `RateLimit` value for `d`, from this thread's field cache when it was seen before.
     pub(crate) fn state_field(&self, d: &Decision) -> HeaderValue {
-        let field = Field::State {
+        let field = Field {
             r: d.remaining,
             t: state_seconds(d),
         };
